@@ -1,0 +1,1 @@
+//! Acting on findings: applying fixes (later: restarts and alerts).

@@ -1,0 +1,4 @@
+//! Everything that reads the system: configuration files, `/proc`, sysctls, the filesystem,
+//! name resolution. It returns plain data; it never decides what the data means.
+
+pub mod nginx_conf;

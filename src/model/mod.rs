@@ -1,0 +1,4 @@
+//! The plain-data model shared by gathering, diagnosis and reporting.
+
+pub mod backend;
+pub mod nginx;

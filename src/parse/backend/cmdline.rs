@@ -1,0 +1,1 @@
+//! uvicorn / gunicorn command lines → [`Backend`]. (To be written.)

@@ -1,0 +1,1 @@
+//! gunicorn `-c` config files (simple Python assignments). (To be written.)

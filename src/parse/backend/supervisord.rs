@@ -1,0 +1,1 @@
+//! supervisord configuration (`[program:x]` sections). (To be written.)

@@ -1,0 +1,1 @@
+//! Tokenizer for nginx configuration text. (To be written.)

@@ -1,0 +1,1 @@
+//! Rendering findings: human text, JSON and SARIF.

@@ -1,0 +1,1 @@
+//! Test harness: temp dirs, real nginx, real uvicorn/gunicorn. (To be written.)
