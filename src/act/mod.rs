@@ -1,1 +1,4 @@
-//! Acting on findings: applying fixes (later: restarts and alerts).
+//! Acting on findings: applying fixes (later: restarts and alerts). This is the only layer that
+//! changes the system.
+
+pub mod fix;

@@ -1,7 +1,101 @@
-//! Command-line flags and glue. Exit codes: 0 clean, 1 findings at or above `--fail-on`, 2 error.
+//! Command-line flags and glue. The binary's `main` is [`main`].
+//!
+//! Exit codes (all commands): 0 nothing at or above `--fail-on`, 1 something is, 2 an error
+//! (bad flags, unreadable or malformed configuration).
 
+mod check;
+mod inputs;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::diagnose::finding::Severity;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "reflex",
+    version,
+    about = "Keeps FastAPI/uvicorn/gunicorn apps behind nginx free of 502/504s.",
+    long_about = None,
+    after_help = "Exit codes: 0 clean, 1 findings at or above --fail-on, 2 error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Static analysis of the nginx configuration against the backends' launch settings.
+    Check(CheckArgs),
+    /// Print the nginx configuration as crossplane-compatible JSON (includes resolved).
+    Parse {
+        /// The main configuration file.
+        path: PathBuf,
+    },
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The main nginx configuration file. Default: the running nginx master's `-c`, else
+    /// /etc/nginx/nginx.conf.
+    #[arg(long, value_name = "PATH")]
+    pub nginx_conf: Option<PathBuf>,
+    /// A backend's command line, e.g. 'uvicorn app:app --uds /run/app.sock'. Repeatable.
+    /// When any backend source is given, discovery (units, supervisord, processes) is skipped.
+    #[arg(long = "backend", value_name = "CMDLINE")]
+    pub backends: Vec<String>,
+    /// A systemd unit file whose ExecStart runs the backend. Repeatable.
+    #[arg(long = "unit", value_name = "FILE")]
+    pub units: Vec<PathBuf>,
+    /// A supervisord configuration file with the backend's [program:x]. Repeatable.
+    #[arg(long = "supervisord-conf", value_name = "FILE")]
+    pub supervisord_confs: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit with 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = Severity::Warning, value_name = "SEVERITY")]
+    pub fail_on: Severity,
+    /// Apply the fixes that are safe unattended, keep backups, validate with `nginx -t` and
+    /// restore the originals if nginx rejects the result.
+    #[arg(long)]
+    pub fix: bool,
+    /// Where --fix keeps backups. Default: /var/backups/reflex (root) or
+    /// ~/.local/state/reflex/backups.
+    #[arg(long, value_name = "DIR", requires = "fix")]
+    pub backup_dir: Option<PathBuf>,
+}
+
+/// Runs the command line; prints errors with their whole chain.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Parse { path } => parse(&path),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn parse(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let tree = inputs::load_config(path)?;
+    let json = crate::parse::nginx::to_crossplane_json(&tree);
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,6 @@
 //! Everything that reads the system: configuration files, `/proc`, sysctls, the filesystem,
 //! name resolution. It returns plain data; it never decides what the data means.
 
+pub mod host;
 pub mod nginx_conf;
+pub mod nginx_proc;

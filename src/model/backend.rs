@@ -21,7 +21,9 @@ pub const BACKLOG_DEFAULT: u32 = 2048;
 pub enum Server {
     Uvicorn,
     /// gunicorn, with its worker class as given (`sync` by default).
-    Gunicorn { worker_class: String },
+    Gunicorn {
+        worker_class: String,
+    },
 }
 
 /// One address the backend listens on.
@@ -54,9 +56,17 @@ pub enum Source {
     /// A `--backend 'COMMAND LINE'` flag (0-based index among the flags).
     Flag { index: usize },
     /// A systemd unit file (`line` of its `ExecStart=`).
-    SystemdUnit { unit: String, path: PathBuf, line: u32 },
+    SystemdUnit {
+        unit: String,
+        path: PathBuf,
+        line: u32,
+    },
     /// A supervisord `[program:NAME]` section (`line` of its `command=`).
-    Supervisord { program: String, path: PathBuf, line: u32 },
+    Supervisord {
+        program: String,
+        path: PathBuf,
+        line: u32,
+    },
     /// A running process.
     Process { pid: i32 },
 }

@@ -1,4 +1,5 @@
 //! The plain-data model shared by gathering, diagnosis and reporting.
 
 pub mod backend;
+pub mod host;
 pub mod nginx;

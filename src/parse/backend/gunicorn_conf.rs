@@ -1,1 +1,358 @@
-//! gunicorn `-c` config files (simple Python assignments). (To be written.)
+//! gunicorn `-c` config files: the simple Python assignments most of them are made of.
+//!
+//! gunicorn executes the file as Python and takes every module-level name that is a gunicorn
+//! setting (unknown names are ignored). We do not run Python: we read `name = literal` lines
+//! (ints, floats, strings, booleans, lists/tuples of strings) and keep everything else (computed
+//! values, `if` blocks, function definitions) as unparsed text, so a report can say what we could
+//! not see instead of guessing. Mapping settings onto a `Backend` is `cmdline`'s job.
+
+/// A literal value on the right of `name = …`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bool(bool),
+    /// A list or tuple of strings.
+    List(Vec<String>),
+    /// Anything else (`multiprocessing.cpu_count() * 2 + 1`, `os.environ[…]`): kept as source text.
+    Expr(String),
+}
+
+/// One module-level assignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    pub name: String,
+    pub value: Value,
+    /// 1-based line of the assignment.
+    pub line: u32,
+}
+
+/// A parsed config file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GunicornConf {
+    /// Assignments in file order (a later one for the same name wins, as in Python).
+    pub settings: Vec<Setting>,
+    /// Statements that are not simple assignments, as `line N: text`.
+    pub unparsed: Vec<String>,
+}
+
+impl GunicornConf {
+    /// The last assignment to `name`.
+    pub fn get(&self, name: &str) -> Option<&Setting> {
+        self.settings.iter().rev().find(|s| s.name == name)
+    }
+}
+
+/// Parses the text of a gunicorn config file. Never fails: what it cannot read is `unparsed`.
+pub fn parse(text: &str) -> GunicornConf {
+    let mut conf = GunicornConf::default();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let start = i;
+        let mut stmt = strip_comment(lines[i]).to_string();
+        // A statement continues while brackets are open or the line ends with `\`.
+        while (depth(&stmt) > 0 || stmt.trim_end().ends_with('\\')) && i + 1 < lines.len() {
+            i += 1;
+            if let Some(s) = stmt.trim_end().strip_suffix('\\') {
+                stmt = s.to_string();
+            }
+            stmt.push(' ');
+            stmt.push_str(strip_comment(lines[i]));
+        }
+        i += 1;
+        let line = (start + 1) as u32;
+        let raw = lines[start];
+        if stmt.trim().is_empty() || raw.starts_with([' ', '\t']) {
+            // Blank, comment, or the body of a block whose header is already recorded.
+            continue;
+        }
+        let stmt = stmt.trim();
+        if stmt.starts_with("import ") || stmt.starts_with("from ") || stmt == "pass" {
+            continue;
+        }
+        match split_assignment(stmt) {
+            Some((name, rhs)) => conf.settings.push(Setting {
+                name: name.to_string(),
+                value: parse_value(rhs),
+                line,
+            }),
+            None => conf.unparsed.push(format!("line {line}: {stmt}")),
+        }
+    }
+    conf
+}
+
+/// `name = rhs` with a plain identifier on the left (not `==`, `+=`, `a.b =`, `a[0] =`).
+fn split_assignment(stmt: &str) -> Option<(&str, &str)> {
+    let eq = stmt.find('=')?;
+    let (name, rest) = (stmt[..eq].trim(), &stmt[eq + 1..]);
+    if rest.starts_with('=') || name.is_empty() {
+        return None;
+    }
+    let ident = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    ident.then_some((name, rest.trim()))
+}
+
+/// The line without a `#` comment (a `#` inside a string literal is kept).
+fn strip_comment(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '#' => return &line[..i],
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None => {}
+        }
+    }
+    line
+}
+
+/// How many brackets are open at the end of `s` (ignoring string contents).
+fn depth(s: &str) -> i32 {
+    let mut d = 0;
+    let mut quote: Option<char> = None;
+    for c in s.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if "([{".contains(c) => d += 1,
+            None if ")]}".contains(c) => d -= 1,
+            None => {}
+        }
+    }
+    d
+}
+
+fn parse_value(rhs: &str) -> Value {
+    let expr = || Value::Expr(rhs.to_string());
+    match rhs {
+        "True" => return Value::Bool(true),
+        "False" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Some(n) = parse_int(rhs) {
+        return Value::Int(n);
+    }
+    if let Ok(f) = rhs.replace('_', "").parse::<f64>()
+        && rhs.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '-')
+    {
+        return Value::Float(f);
+    }
+    if let Some(s) = parse_string(rhs) {
+        return Value::Str(s);
+    }
+    let inner = rhs
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .or_else(|| rhs.strip_prefix('(').and_then(|r| r.strip_suffix(')')));
+    let Some(inner) = inner else { return expr() };
+    let mut items = Vec::new();
+    for item in split_commas(inner) {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        match parse_string(item) {
+            Some(s) => items.push(s),
+            None => return expr(),
+        }
+    }
+    Value::List(items)
+}
+
+/// A Python int literal: decimal, `0o`, `0x`, `0b`, with `_` separators and an optional `-`.
+pub(crate) fn parse_int(s: &str) -> Option<i64> {
+    let s = s.replace('_', "");
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest.to_string()),
+        None => (false, s),
+    };
+    let lower = s.to_ascii_lowercase();
+    let n = if let Some(h) = lower.strip_prefix("0x") {
+        i64::from_str_radix(h, 16).ok()?
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        i64::from_str_radix(o, 8).ok()?
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        i64::from_str_radix(b, 2).ok()?
+    } else if lower.bytes().all(|b| b.is_ascii_digit()) && !lower.is_empty() {
+        // Python rejects `010` (a leading zero on a non-zero decimal).
+        if lower.len() > 1 && lower.starts_with('0') && lower.trim_start_matches('0') != "" {
+            return None;
+        }
+        lower.parse().ok()?
+    } else {
+        return None;
+    };
+    Some(if neg { -n } else { n })
+}
+
+/// A single- or double-quoted (optionally `r`-prefixed) string literal, whole.
+fn parse_string(s: &str) -> Option<String> {
+    let (raw, s) = match s.strip_prefix(['r', 'R']) {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let q = s.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let body = s.strip_prefix(q)?.strip_suffix(q)?;
+    let mut out = String::new();
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c == q {
+            return None; // `"a" + "b"` and the like
+        }
+        if c == '\\' && !raw {
+            match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                other => out.push(other),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// Splits on commas outside quotes.
+fn split_commas(s: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == ',' => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            None => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values() {
+        let cases: &[(&str, Value)] = &[
+            ("workers = 4", Value::Int(4)),
+            ("umask = 0o007", Value::Int(7)),
+            ("keepalive = 75  # nginx uses 60", Value::Int(75)),
+            ("timeout = 2.5", Value::Float(2.5)),
+            (
+                "worker_class = 'uvicorn.workers.UvicornWorker'",
+                Value::Str("uvicorn.workers.UvicornWorker".into()),
+            ),
+            (
+                "bind = \"unix:/run/app.sock\"",
+                Value::Str("unix:/run/app.sock".into()),
+            ),
+            ("preload_app = True", Value::Bool(true)),
+            (
+                "bind = [\"unix:/run/app.sock\", '127.0.0.1:8000']",
+                Value::List(vec!["unix:/run/app.sock".into(), "127.0.0.1:8000".into()]),
+            ),
+            (
+                "bind = ('0.0.0.0:80',)",
+                Value::List(vec!["0.0.0.0:80".into()]),
+            ),
+            (
+                "workers = multiprocessing.cpu_count() * 2 + 1",
+                Value::Expr("multiprocessing.cpu_count() * 2 + 1".into()),
+            ),
+            (
+                "bind = os.environ.get('BIND', '0.0.0.0:80')",
+                Value::Expr("os.environ.get('BIND', '0.0.0.0:80')".into()),
+            ),
+            ("x = '#not a comment'", Value::Str("#not a comment".into())),
+        ];
+        for (text, want) in cases {
+            let conf = parse(text);
+            assert_eq!(conf.settings.len(), 1, "{text}");
+            assert_eq!(&conf.settings[0].value, want, "{text}");
+        }
+    }
+
+    #[test]
+    fn whole_file() {
+        let text = r#"# gunicorn.conf.py
+import multiprocessing
+import os
+
+bind = [
+    "unix:/run/app/app.sock",  # for nginx
+    "127.0.0.1:8001",
+]
+workers = multiprocessing.cpu_count() * 2 + 1
+worker_class = "uvicorn.workers.UvicornWorker"
+keepalive = 65
+
+if os.environ.get("DEBUG"):
+    loglevel = "debug"
+
+def on_starting(server):
+    pass
+timeout = 120
+"#;
+        let conf = parse(text);
+        let names: Vec<_> = conf
+            .settings
+            .iter()
+            .map(|s| (s.name.as_str(), s.line))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("bind", 5),
+                ("workers", 9),
+                ("worker_class", 10),
+                ("keepalive", 11),
+                ("timeout", 18)
+            ]
+        );
+        assert_eq!(
+            conf.get("bind").map(|s| &s.value),
+            Some(&Value::List(vec![
+                "unix:/run/app/app.sock".into(),
+                "127.0.0.1:8001".into()
+            ]))
+        );
+        assert_eq!(
+            conf.unparsed,
+            [
+                "line 13: if os.environ.get(\"DEBUG\"):",
+                "line 16: def on_starting(server):"
+            ]
+        );
+    }
+
+    #[test]
+    fn not_assignments() {
+        let conf = parse("a == 1\nraw_env += ['X=1']\nb.c = 2\n");
+        assert!(conf.settings.is_empty());
+        assert_eq!(conf.unparsed.len(), 3);
+    }
+
+    #[test]
+    fn ints() {
+        assert_eq!(parse_int("0x1F"), Some(31));
+        assert_eq!(parse_int("1_000"), Some(1000));
+        assert_eq!(parse_int("010"), None);
+        assert_eq!(parse_int("0"), Some(0));
+        assert_eq!(parse_int("abc"), None);
+    }
+}

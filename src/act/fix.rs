@@ -1,0 +1,190 @@
+//! `reflex check --fix`: applies the fixes that are safe unattended (`Fix::auto`), keeps a
+//! backup of every file it changes, validates the result with `nginx -t`, and restores the
+//! originals if nginx rejects it.
+//!
+//! Backups go to a separate directory, never beside the file: Debian's
+//! `include /etc/nginx/sites-enabled/*;` would load a `default.bak` as configuration.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::diagnose::check::edit::apply;
+use crate::diagnose::finding::{Edit, Finding};
+use crate::parse::nginx::ConfigTree;
+
+/// How to run `nginx -t` for this configuration.
+#[derive(Debug, Clone)]
+pub struct NginxTest {
+    pub binary: PathBuf,
+    pub conf: PathBuf,
+    pub prefix: Option<PathBuf>,
+    pub globals: Option<String>,
+}
+
+/// What `--fix` did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Files rewritten (and kept, when validation passed).
+    pub changed: Vec<PathBuf>,
+    /// Where the originals were copied.
+    pub backup_dir: Option<PathBuf>,
+    /// Edits not applied because they overlapped another.
+    pub skipped: usize,
+    /// `nginx -t`'s verdict: `Some(true)` passed, `Some(false)` rejected (originals restored),
+    /// `None` not run (nginx not installed).
+    pub validated: Option<bool>,
+    /// `nginx -t`'s output.
+    pub nginx_output: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FixError {
+    #[error("`{path}` changed on disk since it was read; not touching it")]
+    Changed { path: PathBuf },
+    #[error("could not {action} `{path}`: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> FixError + 'p {
+    move |source| FixError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Applies the auto fixes of `findings`, backing files up under `backup_root`.
+pub fn apply_fixes(
+    tree: &ConfigTree,
+    findings: &[Finding],
+    backup_root: &Path,
+    nginx: Option<&NginxTest>,
+) -> Result<Outcome, FixError> {
+    let edits: Vec<Edit> = findings
+        .iter()
+        .filter(|f| f.fix.auto)
+        .flat_map(|f| f.fix.edits.iter().cloned())
+        .collect();
+    let mut outcome = Outcome::default();
+    if edits.is_empty() {
+        return Ok(outcome);
+    }
+    let mut files: Vec<usize> = edits.iter().map(|e| e.file).collect();
+    files.sort_unstable();
+    files.dedup();
+    // Plan every file first so nothing is written when one of them changed under us.
+    let mut plan = Vec::new();
+    for f in files {
+        let Some(src) = tree.files.get(f) else {
+            continue;
+        };
+        let on_disk = std::fs::read_to_string(&src.path).map_err(io("read", &src.path))?;
+        if on_disk != src.text {
+            return Err(FixError::Changed {
+                path: src.path.clone(),
+            });
+        }
+        let (new, skipped) = apply(&src.text, f, &edits);
+        outcome.skipped += skipped.len();
+        plan.push((src.path.clone(), new));
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let backup_dir = backup_root.join(format!("{stamp}-{}", std::process::id()));
+    let mut backups = Vec::new();
+    for (path, _) in &plan {
+        let abs = std::path::absolute(path).map_err(io("resolve", path))?;
+        let dest = backup_dir.join(abs.strip_prefix("/").unwrap_or(&abs));
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(io("create backup directory", parent))?;
+        }
+        std::fs::copy(path, &dest).map_err(io("back up", path))?;
+        backups.push((path.clone(), dest));
+    }
+    outcome.backup_dir = Some(backup_dir);
+    for (path, new) in &plan {
+        write_atomic(path, new)?;
+        outcome.changed.push(path.clone());
+    }
+    if let Some(t) = nginx {
+        let (ok, output) = nginx_test(t);
+        outcome.validated = Some(ok);
+        outcome.nginx_output = output;
+        if !ok {
+            for (path, backup) in &backups {
+                let text = std::fs::read(backup).map_err(io("read backup", backup))?;
+                write_atomic(path, &String::from_utf8_lossy(&text))?;
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// Replaces `path`'s content through a temp file and a rename, keeping its permissions.
+fn write_atomic(path: &Path, text: &str) -> Result<(), FixError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.reflex-tmp-{}", std::process::id()));
+    std::fs::write(&tmp, text).map_err(io("write", &tmp))?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(&tmp, meta.permissions());
+    }
+    std::fs::rename(&tmp, path).map_err(io("replace", path))
+}
+
+/// Runs `nginx -t`; returns whether it passed and what it printed.
+pub fn nginx_test(t: &NginxTest) -> (bool, String) {
+    let mut cmd = Command::new(&t.binary);
+    cmd.arg("-t").arg("-c").arg(&t.conf);
+    if let Some(p) = &t.prefix {
+        cmd.arg("-p").arg(p);
+    }
+    if let Some(g) = &t.globals {
+        cmd.arg("-g").arg(g);
+    }
+    match cmd.output() {
+        Ok(o) => (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        ),
+        Err(e) => (false, format!("could not run {}: {e}", t.binary.display())),
+    }
+}
+
+/// The nginx binary to validate with: `$REFLEX_NGINX`, else `nginx` on PATH, else
+/// `/usr/sbin/nginx`; `None` when none exists.
+pub fn find_nginx() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("REFLEX_NGINX") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|d| d.join("nginx"))
+        .find(|p| p.is_file())
+}
+
+/// Where backups go by default: `/var/backups/reflex` when writable (root), else
+/// `$XDG_STATE_HOME/reflex/backups` or `~/.local/state/reflex/backups`.
+pub fn default_backup_root() -> PathBuf {
+    let system = PathBuf::from("/var/backups/reflex");
+    if std::fs::create_dir_all(&system).is_ok()
+        && nix::unistd::access(&system, nix::unistd::AccessFlags::W_OK).is_ok()
+    {
+        return system;
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    state.join("reflex/backups")
+}

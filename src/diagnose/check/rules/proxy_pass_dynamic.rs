@@ -1,0 +1,35 @@
+//! `proxy_pass_dynamic`: the `proxy_pass` host is built from variables, so where it goes is
+//! only known at request time. Said instead of guessed: the other rules cannot check it.
+
+use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::finding::{Finding, Fix, Severity};
+use crate::model::nginx::Target;
+
+pub const RULE: Rule = Rule {
+    kind: "proxy_pass_dynamic",
+    severity: Severity::Info,
+    title: "proxy_pass target built from variables cannot be checked statically",
+    why: "The destination is only known at request time, so addresses, schemes and keep-alive \
+          cannot be compared with the backends.",
+    check,
+};
+
+fn check(input: &CheckInput<'_>) -> Vec<Finding> {
+    input
+        .nginx
+        .locations
+        .iter()
+        .filter_map(|l| l.proxy_pass.as_ref().filter(|p| p.target == Target::Variable))
+        .map(|p| Finding {
+            kind: RULE.kind,
+            severity: RULE.severity,
+            message: format!("proxy_pass {} is built from variables: its target is not checked", p.url),
+            location: Some(input.position(p.at)),
+            upstream: Some(p.authority.clone()),
+            evidence: vec![format!("proxy_pass {} ({})", p.url, input.where_(p.at))],
+            fix: Fix::instruction(
+                "Nothing to fix if this is intended. To have it checked, proxy to an `upstream` group by name.",
+            ),
+        })
+        .collect()
+}

@@ -1,0 +1,67 @@
+//! Facts about the host that rules need: name resolution, filesystem permissions along socket
+//! paths, users and groups, kernel limits. Gathered by `crate::gather::host`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// One component of a path, from `/` down to the file itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathComponent {
+    pub path: PathBuf,
+    /// Permission bits (`0o7777`) and the file type.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub is_dir: bool,
+    pub is_socket: bool,
+}
+
+/// What is known of a unix socket path on this host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathFacts {
+    /// Existing components from `/` down; shorter than the path when a component is missing.
+    pub components: Vec<PathComponent>,
+    /// Whether the whole path exists.
+    pub exists: bool,
+    /// Why it could not be examined (e.g. permission denied on a parent), if so.
+    pub error: Option<String>,
+}
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserFacts {
+    pub name: String,
+    pub uid: u32,
+    /// Primary group.
+    pub gid: u32,
+    /// Every group the user is in, the primary one included.
+    pub groups: Vec<u32>,
+}
+
+/// Host facts for one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HostFacts {
+    /// `net.core.somaxconn` in this network namespace.
+    pub somaxconn: Option<u32>,
+    /// Each host name nginx connects to, resolved as nginx does at start-up (every address).
+    pub resolved: BTreeMap<String, Result<Vec<IpAddr>, String>>,
+    /// Each unix socket path nginx connects to or a backend binds.
+    pub paths: BTreeMap<PathBuf, PathFacts>,
+    /// Users by name (`None`: no such user).
+    pub users: BTreeMap<String, Option<UserFacts>>,
+    /// Groups by name (`None`: no such group).
+    pub groups: BTreeMap<String, Option<u32>>,
+}
+
+impl HostFacts {
+    pub fn user(&self, name: &str) -> Option<&UserFacts> {
+        self.users.get(name).and_then(Option::as_ref)
+    }
+
+    pub fn group(&self, name: &str) -> Option<u32> {
+        self.groups.get(name).copied().flatten()
+    }
+}
