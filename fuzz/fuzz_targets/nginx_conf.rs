@@ -21,7 +21,10 @@ fn check(directives: &[Directive], text: &str, lo: usize, hi: usize) {
     let mut prev_end = lo;
     for d in directives {
         assert!(d.line >= 1 && d.col >= 1, "{d:?}");
-        assert!(prev_end <= d.start && d.start < d.end && d.end <= hi, "{d:?}");
+        assert!(
+            prev_end <= d.start && d.start < d.end && d.end <= hi,
+            "{d:?}"
+        );
         assert!(text.is_char_boundary(d.start) && text.is_char_boundary(d.end));
         let line = 1 + text[..d.start].matches('\n').count();
         assert_eq!(d.line as usize, line, "{d:?}");

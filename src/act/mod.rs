@@ -2,3 +2,4 @@
 //! changes the system.
 
 pub mod fix;
+pub mod restart;

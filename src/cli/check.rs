@@ -16,10 +16,10 @@ use super::{CheckArgs, Format};
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let choice = choose_config(args);
-    let (backends, mut notes) = load_backends(args)?;
+    let (backends, discovered, mut notes) = load_backends(args)?;
     notes.extend(choice.note.clone());
     let mut tree = load_config(&choice.path)?;
-    let mut findings = check(&tree, &backends);
+    let mut findings = check(&tree, &backends, discovered);
 
     if args.fix {
         let root = args.backup_dir.clone().unwrap_or_else(default_backup_root);
@@ -57,7 +57,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("{}", notes.last().cloned().unwrap_or_default());
             }
             tree = load_config(&choice.path)?;
-            findings = check(&tree, &backends);
+            findings = check(&tree, &backends, discovered);
         }
     }
 
@@ -87,12 +87,18 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Gathers host facts and runs the rules. `discovered`: the backends were found on this host,
+/// so what listens here right now is relevant too.
 fn check(
     tree: &crate::parse::nginx::ConfigTree,
     backends: &[crate::model::backend::Backend],
+    discovered: bool,
 ) -> Vec<Finding> {
     let nginx = NginxModel::build(tree);
-    let facts = host::collect(&nginx, backends);
+    let mut facts = host::collect(&nginx, backends);
+    if discovered {
+        facts.listening = Some(host::listening());
+    }
     run_rules(&CheckInput {
         tree,
         nginx: &nginx,

@@ -3,12 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
-
 use crate::act::fix::NginxTest;
+use crate::gather::backends;
 use crate::gather::nginx_proc;
 use crate::model::backend::Backend;
-use crate::parse::nginx::{ConfigTree, SourceFile};
+use crate::parse::nginx::ConfigTree;
 
 use super::CheckArgs;
 
@@ -73,23 +72,30 @@ impl ConfigChoice {
 
 /// Reads and parses the configuration with its includes.
 pub fn load_config(path: &Path) -> anyhow::Result<ConfigTree> {
-    let text =
-        std::fs::read(path).with_context(|| format!("could not read `{}`", path.display()))?;
-    let text = String::from_utf8_lossy(&text).into_owned();
-    let directives =
-        crate::parse::nginx::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
-    Ok(ConfigTree {
-        files: vec![SourceFile {
-            path: path.to_path_buf(),
-            text,
-            directives,
-        }],
-    })
+    Ok(crate::gather::nginx_conf::load(path)?)
 }
 
-/// The backends: from flags and files when any is given, else discovered on this host.
-/// Returns them with notes about what could not be read.
-pub fn load_backends(args: &CheckArgs) -> anyhow::Result<(Vec<Backend>, Vec<String>)> {
-    let _ = args;
-    Ok((Vec::new(), Vec::new()))
+/// The backends: from flags and files when any is given, else discovered on this host (unless
+/// `--no-discover`). Returns them, whether they were discovered, and notes about what could not
+/// be read.
+pub fn load_backends(args: &CheckArgs) -> anyhow::Result<(Vec<Backend>, bool, Vec<String>)> {
+    let explicit =
+        !args.backends.is_empty() || !args.units.is_empty() || !args.supervisord_confs.is_empty();
+    if explicit {
+        let mut out = backends::from_cmdlines(&args.backends)?;
+        out.extend(backends::from_unit_files(&args.units)?);
+        out.extend(backends::from_supervisord_confs(&args.supervisord_confs)?);
+        return Ok((out, false, Vec::new()));
+    }
+    if args.no_discover {
+        return Ok((Vec::new(), false, vec!["backend discovery skipped (--no-discover): rules that compare nginx with its backends did not run".into()]));
+    }
+    let found = backends::discover();
+    let mut notes = found.notes;
+    if found.backends.is_empty() {
+        notes.push(
+            "no uvicorn/gunicorn backend found (systemd units, supervisord, processes): give one with --backend 'CMDLINE' to compare nginx with it".into(),
+        );
+    }
+    Ok((found.backends, true, notes))
 }

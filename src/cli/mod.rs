@@ -5,6 +5,7 @@
 
 mod check;
 mod inputs;
+mod logs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,9 @@ struct Cli {
 enum Command {
     /// Static analysis of the nginx configuration against the backends' launch settings.
     Check(CheckArgs),
+    /// Summarise nginx access and error logs: requests, 5xx/502/504 per upstream and minute,
+    /// upstream error classes, slowest and most-failing URIs.
+    Logs(logs::LogsArgs),
     /// Print the nginx configuration as crossplane-compatible JSON (includes resolved).
     Parse {
         /// The main configuration file.
@@ -61,6 +65,10 @@ pub struct CheckArgs {
     /// A supervisord configuration file with the backend's [program:x]. Repeatable.
     #[arg(long = "supervisord-conf", value_name = "FILE")]
     pub supervisord_confs: Vec<PathBuf>,
+    /// Do not discover backends (systemd units, supervisord programs, processes): check the
+    /// nginx configuration against the given backends only, e.g. in CI.
+    #[arg(long)]
+    pub no_discover: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -82,6 +90,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Logs(args) => logs::run(&args),
         Command::Parse { path } => parse(&path),
     };
     match result {

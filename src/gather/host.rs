@@ -10,7 +10,7 @@ use nix::unistd::{Gid, Group, Uid, User};
 
 use crate::diagnose::check::matching::absolute;
 use crate::model::backend::{Backend, Bind};
-use crate::model::host::{HostFacts, PathComponent, PathFacts, UserFacts};
+use crate::model::host::{HostFacts, Listening, PathComponent, PathFacts, UserFacts};
 use crate::model::nginx::{Addr, NginxModel};
 
 /// Gathers the facts about this host that the configuration and backends refer to.
@@ -175,5 +175,104 @@ fn add_gid(facts: &mut HostFacts, gid: u32) {
     }
     if let Some(g) = Group::from_gid(Gid::from_raw(gid)).ok().flatten() {
         facts.groups.insert(g.name, Some(gid));
+    }
+}
+
+/// What listens on this host, from `/proc/net/{tcp,tcp6,unix}` (readable without privileges).
+pub fn listening() -> Listening {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let mut tcp = parse_proc_net_tcp(&read("/proc/net/tcp"));
+    tcp.extend(parse_proc_net_tcp(&read("/proc/net/tcp6")));
+    Listening {
+        tcp,
+        unix: parse_proc_net_unix(&read("/proc/net/unix")),
+    }
+}
+
+/// LISTEN sockets (`st` 0A) of `/proc/net/tcp` or `/proc/net/tcp6`. Addresses are hex in host
+/// (little-endian) byte order, 32-bit word by word for IPv6.
+pub fn parse_proc_net_tcp(text: &str) -> Vec<std::net::SocketAddr> {
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let mut fields = line.split_whitespace();
+        let (Some(_), Some(local), Some(_), Some(st)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if st != "0A" {
+            continue;
+        }
+        let Some((addr, port)) = local.split_once(':') else {
+            continue;
+        };
+        let Ok(port) = u16::from_str_radix(port, 16) else {
+            continue;
+        };
+        let ip: Option<IpAddr> = match addr.len() {
+            8 => u32::from_str_radix(addr, 16)
+                .ok()
+                .map(|w| IpAddr::from(w.to_le_bytes())),
+            32 => {
+                let mut bytes = [0u8; 16];
+                let mut ok = true;
+                for (i, chunk) in bytes.chunks_mut(4).enumerate() {
+                    match u32::from_str_radix(&addr[i * 8..i * 8 + 8], 16) {
+                        Ok(w) => chunk.copy_from_slice(&w.to_le_bytes()),
+                        Err(_) => ok = false,
+                    }
+                }
+                ok.then(|| IpAddr::from(bytes))
+            }
+            _ => None,
+        };
+        if let Some(ip) = ip {
+            out.push(std::net::SocketAddr::new(ip, port));
+        }
+    }
+    out
+}
+
+/// Listening unix sockets with a path, from `/proc/net/unix` (flags `__SO_ACCEPTCON` 0x10000).
+pub fn parse_proc_net_unix(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let flags = u32::from_str_radix(f.get(3)?, 16).ok()?;
+            let path = f.get(7)?;
+            (flags & 0x10000 != 0 && path.starts_with('/')).then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_tcp() {
+        let v4 = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
+                  0: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n   \
+                  1: 0100007F:1F41 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 2 1\n";
+        assert_eq!(
+            parse_proc_net_tcp(v4),
+            ["127.0.0.1:8000".parse().expect("addr")]
+        );
+        let v6 = "  sl  local_address                         remote_address  st\n   \
+                  0: 00000000000000000000000001000000:1F40 00000000000000000000000000000000:0000 0A 0\n";
+        assert_eq!(
+            parse_proc_net_tcp(v6),
+            ["[::1]:8000".parse().expect("addr")]
+        );
+    }
+
+    #[test]
+    fn proc_net_unix() {
+        let t = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+                 0000000000000000: 00000002 00000000 00010000 0001 01 21614 /run/app.sock\n\
+                 0000000000000000: 00000003 00000000 00000000 0001 03 21615 /run/app.sock\n\
+                 0000000000000000: 00000002 00000000 00010000 0001 01 21616 @abstract\n";
+        assert_eq!(parse_proc_net_unix(t), [PathBuf::from("/run/app.sock")]);
     }
 }

@@ -54,6 +54,17 @@ pub struct HostFacts {
     pub users: BTreeMap<String, Option<UserFacts>>,
     /// Groups by name (`None`: no such group).
     pub groups: BTreeMap<String, Option<u32>>,
+    /// What listens on this host right now (TCP addresses and unix socket paths), gathered only
+    /// when the backends were discovered on this host rather than given: then a target that
+    /// something (not a known backend) serves is not a mismatch.
+    pub listening: Option<Listening>,
+}
+
+/// Listening sockets, from `/proc/net/{tcp,tcp6,unix}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Listening {
+    pub tcp: Vec<std::net::SocketAddr>,
+    pub unix: Vec<PathBuf>,
 }
 
 impl HostFacts {

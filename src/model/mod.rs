@@ -1,5 +1,6 @@
 //! The plain-data model shared by gathering, diagnosis and reporting.
 
 pub mod backend;
+pub mod evidence;
 pub mod host;
 pub mod nginx;

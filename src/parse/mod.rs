@@ -2,4 +2,5 @@
 //! Nothing in here opens a file; `crate::gather` does the reading.
 
 pub mod backend;
+pub mod logs;
 pub mod nginx;

@@ -4,6 +4,10 @@
 
 mod backends;
 mod check_rules;
+mod evidence;
 mod harness;
+mod logs;
 mod parser_oracle;
 mod repro_502;
+mod supervisord;
+mod systemd;

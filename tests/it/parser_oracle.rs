@@ -1,1 +1,341 @@
-//! (To be written.)
+//! Differential tests for the nginx configuration loader and parser.
+//!
+//! Every configuration under `tests/fixtures/nginx/` and Debian's stock `/etc/nginx/nginx.conf`
+//! is loaded with `reflex::gather::nginx_conf::load` and compared with two oracles:
+//!
+//! - **crossplane 0.5.8** (`crossplane parse MAIN`, run as a process): our
+//!   `to_crossplane_json` must equal its JSON exactly;
+//! - **nginx itself** (`nginx -T -c MAIN -p TMP/`): the files it dumps, in its order, must be
+//!   our `ConfigTree::files`, each file's text must be ours, and parsing each dumped chunk must
+//!   give the same directive tree. Lua fixtures skip this (Debian's nginx has no Lua module).
+//!
+//! Broken configurations are checked against nginx's own error position.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reflex::gather::nginx_conf::{ConfigError, load};
+use reflex::parse::nginx::{ConfigTree, Directive, parse, to_crossplane_json};
+use serde_json::Value;
+
+use crate::harness::{self, nginx_bin, tempdir, venv_bin, write};
+
+fn fixture(name: &str) -> PathBuf {
+    harness::repo()
+        .join("tests/fixtures/nginx")
+        .join(name)
+        .join("nginx.conf")
+}
+
+/// What `crossplane parse MAIN` prints.
+fn crossplane_json(main: &Path) -> Value {
+    let out = Command::new(venv_bin("crossplane"))
+        .arg("parse")
+        .arg(main)
+        .output()
+        .expect("run crossplane");
+    assert!(
+        out.status.success(),
+        "crossplane failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("crossplane prints JSON")
+}
+
+/// Asserts two JSON values are equal, showing a line diff of their pretty forms if not.
+fn assert_json_eq(ours: &Value, theirs: &Value, what: &str) {
+    if ours == theirs {
+        return;
+    }
+    let a = serde_json::to_string_pretty(ours).unwrap_or_default();
+    let b = serde_json::to_string_pretty(theirs).unwrap_or_default();
+    let diff = similar::TextDiff::from_lines(&b, &a);
+    panic!(
+        "{what}: ours (+) differs from crossplane (-):\n{}",
+        diff.unified_diff().context_radius(4)
+    );
+}
+
+/// Runs `nginx -T` with `prefix` as its prefix and returns its dump: (file, text) in order.
+fn nginx_dump(main: &Path, prefix: &Path) -> Vec<(PathBuf, String)> {
+    let out = Command::new(nginx_bin())
+        .arg("-T")
+        .arg("-c")
+        .arg(main)
+        .arg("-p")
+        .arg(format!("{}/", prefix.display()))
+        .output()
+        .expect("run nginx -T");
+    assert!(
+        out.status.success(),
+        "nginx -T failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    split_dump(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Splits `nginx -T` output at its `# configuration file PATH:` lines. nginx writes each file
+/// verbatim followed by one `\n` (`ngx_conf_dump` in nginx.c), which is dropped here.
+fn split_dump(out: &str) -> Vec<(PathBuf, String)> {
+    const HEADER: &str = "# configuration file ";
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    let mut rest = out;
+    while let Some(line_end) = rest.find('\n') {
+        let line = &rest[..line_end];
+        let after = &rest[line_end + 1..];
+        let Some(path) = line.strip_prefix(HEADER).and_then(|l| l.strip_suffix(':')) else {
+            panic!("nginx -T output does not start with a file header: {line:?}");
+        };
+        let next = after
+            .find(&format!("\n{HEADER}"))
+            .map(|i| i + 1)
+            .unwrap_or(after.len());
+        let body = &after[..next];
+        let body = body.strip_suffix('\n').unwrap_or(body);
+        files.push((PathBuf::from(path), body.to_string()));
+        rest = &after[next..];
+    }
+    files
+}
+
+/// The parts of a directive both oracles see: name, args, line, block (not includes).
+#[derive(Debug, PartialEq)]
+struct Shape {
+    name: String,
+    args: Vec<String>,
+    line: u32,
+    block: Option<Vec<Shape>>,
+}
+
+fn shape(ds: &[Directive]) -> Vec<Shape> {
+    ds.iter()
+        .map(|d| Shape {
+            name: d.name.clone(),
+            args: d.args.clone(),
+            line: d.line,
+            block: d.block.as_deref().map(shape),
+        })
+        .collect()
+}
+
+fn paths(tree: &ConfigTree) -> Vec<PathBuf> {
+    tree.files.iter().map(|f| f.path.clone()).collect()
+}
+
+/// Loads `main` and checks it against crossplane and (if `with_nginx`) against `nginx -T`.
+fn check(main: &Path, with_nginx: bool) -> ConfigTree {
+    let tree = load(main).unwrap_or_else(|e| panic!("load {}: {e}", main.display()));
+    assert_json_eq(
+        &to_crossplane_json(&tree),
+        &crossplane_json(main),
+        &main.display().to_string(),
+    );
+    if with_nginx {
+        let tmp = tempdir();
+        let dump = nginx_dump(main, tmp.path());
+        let dumped: Vec<PathBuf> = dump.iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(paths(&tree), dumped, "file order: ours vs nginx -T");
+        for ((path, chunk), file) in dump.iter().zip(&tree.files) {
+            assert_eq!(*chunk, file.text, "text of {}", path.display());
+            let reparsed = parse(chunk).unwrap_or_else(|e| panic!("{}:{e}", path.display()));
+            assert_eq!(
+                shape(&reparsed),
+                shape(&file.directives),
+                "tree of {}",
+                path.display()
+            );
+        }
+    }
+    tree
+}
+
+macro_rules! fixture_tests {
+    ($($name:ident: $nginx:expr,)*) => {$(
+        #[test]
+        fn $name() {
+            check(&fixture(stringify!($name)), $nginx);
+        }
+    )*};
+}
+
+fixture_tests! {
+    fastapi_proxy: true,
+    unix_socket: true,
+    includes: true,
+    quoting: true,
+    blocks: true,
+    crlf: true,
+    non_utf8: true,
+    // Debian's nginx has no Lua module, so `nginx -T` would reject these directives.
+    lua: false,
+}
+
+#[test]
+fn includes_fixture_orders_differ_between_nginx_and_crossplane() {
+    let main = fixture("includes");
+    let tree = load(&main).expect("loads");
+    let root = main.parent().expect("dir");
+    // By string: `Path::strip_prefix` would normalise the `./` away.
+    let prefix = format!("{}/", root.display());
+    let ours: Vec<String> = tree
+        .files
+        .iter()
+        .map(|f| f.path.display().to_string().replacen(&prefix, "", 1))
+        .collect();
+    // Depth first, as nginx reaches them; the hidden conf.d/.hidden.conf is not matched, a
+    // file included twice appears once, and two spellings of one file are two files (nginx
+    // and crossplane both key files by the name they opened).
+    assert_eq!(
+        ours,
+        [
+            "nginx.conf",
+            "mime.types",
+            "conf.d/10-maps.conf",
+            "conf.d/20-upstreams.conf",
+            "upstreams/api-a.conf",
+            "upstreams/api-b.conf",
+            "./sites-enabled/a.example",
+            "snippets/proxy.conf",
+            "snippets/headers.conf",
+            "./sites-enabled/b.example",
+            "snippets/../snippets/headers.conf",
+        ]
+    );
+    let cp = crossplane_json(&main);
+    let cp_files: Vec<&str> = cp["config"]
+        .as_array()
+        .expect("config")
+        .iter()
+        .map(|c| c["file"].as_str().expect("file"))
+        .collect();
+    assert_eq!(
+        cp_files[4],
+        root.join("./sites-enabled/a.example")
+            .to_str()
+            .expect("utf-8")
+    );
+}
+
+#[test]
+fn debian_stock_tree() {
+    let main = Path::new("/etc/nginx/nginx.conf");
+    let tree = check(main, true);
+    let files = paths(&tree);
+    for want in ["/etc/nginx/mime.types", "/etc/nginx/sites-enabled/default"] {
+        assert!(
+            files.contains(&PathBuf::from(want)),
+            "{want} not in {files:?}"
+        );
+    }
+}
+
+/// Our error's `FILE:LINE` and nginx's `in FILE:LINE` for the same broken configuration.
+fn both_errors(main: &Path) -> (ConfigError, String) {
+    let ours = load(main).expect_err("the configuration is broken");
+    let tmp = tempdir();
+    let out = Command::new(nginx_bin())
+        .args(["-t", "-c"])
+        .arg(main)
+        .arg("-p")
+        .arg(format!("{}/", tmp.path().display()))
+        .output()
+        .expect("run nginx -t");
+    assert!(
+        !out.status.success(),
+        "nginx accepted a broken configuration"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let emerg = stderr
+        .lines()
+        .find(|l| l.contains("[emerg]"))
+        .expect("an [emerg] line")
+        .to_string();
+    let place = emerg
+        .rsplit(" in ")
+        .next()
+        .expect("in FILE:LINE")
+        .to_string();
+    (ours, place)
+}
+
+#[test]
+fn syntax_error_in_included_file_points_where_nginx_does() {
+    let dir = tempdir();
+    let main = write(
+        dir.path(),
+        "nginx.conf",
+        "error_log error.log;\nevents {}\nhttp {\n    access_log off;\n    include conf.d/*.conf;\n}\n",
+    );
+    write(
+        dir.path(),
+        "conf.d/a.conf",
+        "upstream a { server 127.0.0.1:1; }\n",
+    );
+    write(
+        dir.path(),
+        "conf.d/b.conf",
+        "server {\n    listen 127.0.0.1:8089;\n    location / {\n        proxy_pass http://a\n    }\n}\n",
+    );
+    let (ours, nginx_place) = both_errors(&main);
+    let bad = dir.path().join("conf.d/b.conf");
+    assert_eq!(
+        ours.to_string(),
+        format!("{}:5:5: unexpected \"}}\"", bad.display())
+    );
+    assert_eq!(nginx_place, format!("{}:5", bad.display()));
+}
+
+#[test]
+fn missing_include_points_at_the_include() {
+    let dir = tempdir();
+    let main = write(
+        dir.path(),
+        "nginx.conf",
+        "events {}\n\nhttp {\n    include missing.conf;\n}\n",
+    );
+    let (ours, nginx_place) = both_errors(&main);
+    let msg = ours.to_string();
+    assert!(matches!(ours, ConfigError::Include { .. }), "{msg}");
+    assert!(msg.starts_with(&format!("{}:4: ", main.display())), "{msg}");
+    assert!(
+        msg.contains(&dir.path().join("missing.conf").display().to_string()),
+        "{msg}"
+    );
+    assert_eq!(nginx_place, format!("{}:4", main.display()));
+}
+
+#[test]
+fn unexpected_end_of_file_points_where_nginx_does() {
+    let dir = tempdir();
+    let main = write(
+        dir.path(),
+        "nginx.conf",
+        "events {}\nhttp {\n    server {\n        listen 80;\n    }\n",
+    );
+    let (ours, nginx_place) = both_errors(&main);
+    assert_eq!(
+        ours.to_string(),
+        format!(
+            "{}:6:1: unexpected end of file, expecting \"}}\"",
+            main.display()
+        )
+    );
+    assert_eq!(nginx_place, format!("{}:6", main.display()));
+}
+
+#[test]
+fn unreadable_main_file_says_why() {
+    let dir = tempdir();
+    let main = write(dir.path(), "nginx.conf", "events {}\n");
+    let msg = if nix::unistd::geteuid().is_root() {
+        // root reads anything, so use a directory to get a read error.
+        load(dir.path()).expect_err("a directory").to_string()
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&main, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+        let msg = load(&main).expect_err("unreadable").to_string();
+        assert!(msg.contains("Permission denied"), "{msg}");
+        msg
+    };
+    assert!(msg.contains("cannot read the configuration file"), "{msg}");
+}

@@ -28,12 +28,16 @@ pub fn append_to_block(tree: &ConfigTree, block: Located<'_>, lines: &[String]) 
         })
     } else {
         // `location / { proxy_pass http://x; }` on one line: stay on it.
-        let body: String = lines.iter().map(|l| format!(" {l}")).collect();
+        let lead = if text[..close].ends_with([' ', '\t']) {
+            ""
+        } else {
+            " "
+        };
         Some(Edit {
             file: block.file,
             start: close,
             end: close,
-            text: format!("{} ", body.trim_end()),
+            text: format!("{lead}{} ", lines.join(" ")),
         })
     }
 }

@@ -525,3 +525,22 @@ fn every_rule_is_listed_once_with_a_distinct_kind() {
     k.dedup();
     assert_eq!(k.len(), RULES.len());
 }
+
+#[test]
+fn address_mismatch_only_judges_local_unserved_targets() {
+    let b = [backend(Server::Uvicorn, vec![tcp("127.0.0.1", 8001)], 5)];
+    // A remote upstream is not this host's backend's business.
+    assert!(kinds(&conf("        server 10.1.2.3:8000;", ""), &b, &host()).is_empty());
+    // Discovered on this host and something else listens there: not a mismatch.
+    let mut h = host();
+    h.listening = Some(crate::model::host::Listening {
+        tcp: vec!["0.0.0.0:8000".parse().expect("addr")],
+        unix: Vec::new(),
+    });
+    assert!(kinds(&conf("        server 127.0.0.1:8000;", ""), &b, &h).is_empty());
+    h.listening = Some(crate::model::host::Listening::default());
+    assert_eq!(
+        kinds(&conf("        server 127.0.0.1:8000;", ""), &b, &h),
+        ["upstream_address_mismatch"]
+    );
+}

@@ -184,7 +184,7 @@ pub(crate) fn parse_int(s: &str) -> Option<i64> {
         i64::from_str_radix(b, 2).ok()?
     } else if lower.bytes().all(|b| b.is_ascii_digit()) && !lower.is_empty() {
         // Python rejects `010` (a leading zero on a non-zero decimal).
-        if lower.len() > 1 && lower.starts_with('0') && lower.trim_start_matches('0') != "" {
+        if lower.len() > 1 && lower.starts_with('0') && !lower.trim_start_matches('0').is_empty() {
             return None;
         }
         lower.parse().ok()?

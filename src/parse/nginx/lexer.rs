@@ -404,12 +404,10 @@ mod tests {
     #[test]
     fn closing_quote_needs_a_separator() {
         assert_eq!(words("if ($a = \"b\")"), ["if", "($a", "=", "b", ")"]);
-        let err = Lexer::new("a \"b\"c;").next_token().and_then(|_| {
-            let mut lx = Lexer::new("a \"b\"c;");
-            lx.next_token()?;
-            lx.next_token()
-        });
-        assert_eq!(err.unwrap_err().to_string(), "1:6: unexpected \"c\"");
+        let mut lx = Lexer::new("a \"b\"c;");
+        lx.next_token().expect("first word");
+        let err = lx.next_token().expect_err("no separator after the quote");
+        assert_eq!(err.to_string(), "1:6: unexpected \"c\"");
     }
 
     #[test]

@@ -269,7 +269,7 @@ fn indent(text: &str, n: usize) -> String {
             if l.trim().is_empty() {
                 String::new()
             } else {
-                format!("{pad}{}", l.trim_start())
+                format!("{pad}{l}")
             }
         })
         .collect::<Vec<_>>()

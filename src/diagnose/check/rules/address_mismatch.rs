@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use crate::diagnose::check::edit::replace_in_directive;
-use crate::diagnose::check::matching::{any_fd_bind, endpoints, served_by};
+use crate::diagnose::check::matching::{Endpoint, any_fd_bind, endpoints, served_by};
 use crate::diagnose::check::{CheckInput, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
 use crate::model::backend::Bind;
@@ -32,9 +32,14 @@ fn check(input: &CheckInput<'_>) -> Vec<Finding> {
     let unserved: Vec<_> = targets
         .iter()
         .filter(|t| match endpoints(&t.addr, input.host) {
-            Ok(eps) => eps
-                .iter()
-                .all(|ep| served_by(ep, input.backends, input.host).is_empty()),
+            // Only addresses on this host can be judged against this host's backends.
+            Ok(eps) => {
+                eps.iter().all(is_local)
+                    && eps
+                        .iter()
+                        .all(|ep| served_by(ep, input.backends, input.host).is_empty())
+                    && !eps.iter().any(|ep| something_listens(ep, input))
+            }
             Err(_) => false,
         })
         .collect();
@@ -105,6 +110,28 @@ fn check(input: &CheckInput<'_>) -> Vec<Finding> {
         });
     }
     out
+}
+
+/// Whether the endpoint is on this host: loopback, or a unix socket.
+fn is_local(ep: &Endpoint) -> bool {
+    match ep {
+        Endpoint::Unix(_) => true,
+        Endpoint::Tcp(sa) => sa.ip().is_loopback(),
+    }
+}
+
+/// Whether some process (not a known backend) listens there, when that is known.
+fn something_listens(ep: &Endpoint, input: &CheckInput<'_>) -> bool {
+    let Some(l) = &input.host.listening else {
+        return false;
+    };
+    match ep {
+        Endpoint::Unix(p) => l.unix.contains(p),
+        Endpoint::Tcp(sa) => l
+            .tcp
+            .iter()
+            .any(|x| x.port() == sa.port() && (x.ip() == sa.ip() || x.ip().is_unspecified())),
+    }
 }
 
 /// The address nginx should use to reach `bind`.

@@ -173,7 +173,7 @@ fn explain(input: &CheckInput<'_>, d: &Denial, w: &Worker, socket: &Path) -> (St
                 w.name, w.name
             )
         })
-        .unwrap_or_else(|| "give the file's group to a group nginx's user is in".into());
+        .unwrap_or_else(|| format!("give it to a group {} is in (`chgrp`)", w.name));
     if d.is_socket {
         (
             format!(

@@ -1,5 +1,7 @@
 //! Table tests: real command lines as they appear in unit files, Procfiles and `ps`.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;

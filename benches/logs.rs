@@ -1,0 +1,3 @@
+//! Parser benchmarks for nginx logs (being written).
+
+fn main() {}

@@ -1,0 +1,404 @@
+//! The running summary behind `reflex logs`: counts over access-log records and error-log
+//! lines, in bounded memory. Pure: lines in, counts out.
+//!
+//! Bounds (documented in the JSON output under `caps`):
+//! - URIs are grouped by path (query string dropped). The most-failing URIs are tracked with
+//!   a lossy counter of at most [`URI_CAP`] entries: when full, the half with the lowest counts
+//!   is dropped, and later newcomers may be over-counted by at most `overcount`.
+//! - The slowest URIs keep the [`SLOWEST`] paths with the highest `$request_time`; this is
+//!   exact, since a path's maximum only grows.
+//! - At most [`UPSTREAM_CAP`] distinct upstream addresses; the rest count under `(other)`.
+//! - At most [`MINUTE_CAP`] minutes; the oldest are dropped first.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::access_log::{AccessFormat, Record, Span, Var, status};
+use super::error_log::{self, UpstreamError};
+
+/// Most-failing URI paths tracked at once.
+pub const URI_CAP: usize = 1024;
+/// Slowest URI paths kept.
+pub const SLOWEST: usize = 10;
+/// Distinct upstream addresses kept.
+pub const UPSTREAM_CAP: usize = 1000;
+/// Minutes kept (one week).
+pub const MINUTE_CAP: usize = 7 * 24 * 60;
+
+/// Request counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub requests: u64,
+    pub s5xx: u64,
+    pub s502: u64,
+    pub s504: u64,
+}
+
+impl Counts {
+    #[inline]
+    fn add(&mut self, status: Option<u16>) {
+        self.requests += 1;
+        if let Some(s) = status
+            && s >= 500
+        {
+            self.s5xx += 1;
+            self.s502 += u64::from(s == 502);
+            self.s504 += u64::from(s == 504);
+        }
+    }
+}
+
+/// A fast, non-cryptographic hasher for short byte keys (FxHash's multiply-rotate); the keys
+/// come from our own log files, so HashDoS resistance buys nothing here.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<V> = HashMap<Box<[u8]>, V, BuildHasherDefault<FxHasher>>;
+
+/// A failing URI path and its counts (lower bounds; `overcount` bounds the error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failing {
+    pub uri: Vec<u8>,
+    pub counts: Counts,
+    pub overcount: u64,
+}
+
+/// A slow URI path: its highest `$request_time` and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slow {
+    pub uri: Vec<u8>,
+    pub max_ms: u32,
+    pub time: Option<i64>,
+}
+
+/// Access-log counts.
+#[derive(Debug, Clone, Default)]
+pub struct AccessSummary {
+    /// By the client's `$status`.
+    pub total: Counts,
+    /// Lines that did not match their format.
+    pub malformed: u64,
+    /// Lines before the `--since` window.
+    pub skipped_before: u64,
+    /// Per `$upstream_addr`, per attempt, by that attempt's `$upstream_status`.
+    upstreams: Vec<(Box<[u8]>, Counts)>,
+    upstream_index: FxMap<u32>,
+    /// Per minute (Unix minute), by `$status`.
+    minutes: BTreeMap<i64, Counts>,
+    pub minutes_dropped: u64,
+    failing: FxMap<(Counts, u64)>,
+    failing_floor: u64,
+    slowest: Vec<Slow>,
+    last_time: ([u8; 32], usize, i64),
+    discard: Counts,
+}
+
+/// Feeds access-log lines of one format into an [`AccessSummary`].
+pub struct AccessFeeder<'f> {
+    format: &'f AccessFormat,
+    spans: Vec<Span>,
+    /// Fields to split: up to the last one the summary reads.
+    needed: usize,
+    /// Records before this Unix time are skipped.
+    pub since: Option<i64>,
+}
+
+impl<'f> AccessFeeder<'f> {
+    pub fn new(format: &'f AccessFormat, since: Option<i64>) -> Self {
+        let needed = [
+            Var::Status,
+            Var::Request,
+            Var::TimeLocal,
+            Var::TimeIso8601,
+            Var::UpstreamAddr,
+            Var::UpstreamStatus,
+            Var::RequestTime,
+        ]
+        .iter()
+        .filter_map(|v| format.index_of(*v))
+        .max()
+        .map_or(format.len(), |m| m + 1);
+        AccessFeeder {
+            format,
+            spans: Vec::with_capacity(format.len()),
+            needed,
+            since,
+        }
+    }
+
+    /// Adds one line (without its newline).
+    #[inline]
+    pub fn feed(&mut self, sum: &mut AccessSummary, line: &[u8]) {
+        match self.format.parse_prefix(line, &mut self.spans, self.needed) {
+            Ok(rec) => sum.add(&rec, self.since),
+            Err(_) => sum.malformed += 1,
+        }
+    }
+}
+
+impl AccessSummary {
+    /// Adds one record; skips it when it is older than `since`.
+    pub fn add(&mut self, rec: &Record<'_>, since: Option<i64>) {
+        let time = self.time(rec);
+        if let (Some(s), Some(t)) = (since, time)
+            && t < s
+        {
+            self.skipped_before += 1;
+            return;
+        }
+        let st = rec.status();
+        self.total.add(st);
+        if let Some(t) = time {
+            self.minute(t.div_euclid(60)).add(st);
+        }
+        if let (Some(addrs), Some(statuses)) = (rec.upstream_addr(), rec.upstream_status()) {
+            let mut statuses = statuses.map(|s| status(s.value));
+            for a in addrs {
+                let s = statuses.next().flatten();
+                let i = self.upstream(a.value);
+                self.upstreams[i].1.add(s);
+            }
+        }
+        let Some(req) = rec.request() else { return };
+        if let Some(ms) = rec.request_time_ms() {
+            self.slow(req.path(), ms, time);
+        }
+        if st.is_some_and(|s| s >= 500) {
+            self.fail(req.path(), st);
+        }
+    }
+
+    /// The record's time; `$time_local` is parsed once per distinct value (once a second).
+    fn time(&mut self, rec: &Record<'_>) -> Option<i64> {
+        let raw = rec.raw(Var::TimeLocal).filter(|r| r.len() <= 32);
+        if let Some(raw) = raw {
+            let (buf, len, t) = &self.last_time;
+            if *len == raw.len() && buf[..*len] == *raw {
+                return Some(*t);
+            }
+        }
+        let t = rec.time()?;
+        if let Some(raw) = raw {
+            self.last_time.0[..raw.len()].copy_from_slice(raw);
+            self.last_time.1 = raw.len();
+            self.last_time.2 = t;
+        }
+        Some(t)
+    }
+
+    fn minute(&mut self, m: i64) -> &mut Counts {
+        if self.minutes.len() >= MINUTE_CAP
+            && !self.minutes.contains_key(&m)
+            && let Some((&oldest, _)) = self.minutes.first_key_value()
+        {
+            if m < oldest {
+                // Older than everything kept: count it nowhere rather than evict newer data.
+                self.minutes_dropped += 1;
+                self.discard = Counts::default();
+                return &mut self.discard;
+            }
+            self.minutes.remove(&oldest);
+            self.minutes_dropped += 1;
+        }
+        self.minutes.entry(m).or_default()
+    }
+
+    fn upstream(&mut self, addr: &[u8]) -> usize {
+        if let Some(&i) = self.upstream_index.get(addr) {
+            return i as usize;
+        }
+        let key: &[u8] = if self.upstreams.len() >= UPSTREAM_CAP {
+            b"(other)"
+        } else {
+            addr
+        };
+        if let Some(&i) = self.upstream_index.get(key) {
+            return i as usize;
+        }
+        let i = self.upstreams.len();
+        self.upstreams.push((key.into(), Counts::default()));
+        self.upstream_index.insert(key.into(), i as u32);
+        i
+    }
+
+    fn slow(&mut self, uri: &[u8], ms: u32, time: Option<i64>) {
+        let full = self.slowest.len() >= SLOWEST;
+        if full && self.slowest.last().is_some_and(|s| ms <= s.max_ms) {
+            return;
+        }
+        if let Some(i) = self.slowest.iter().position(|s| s.uri == uri) {
+            if ms > self.slowest[i].max_ms {
+                self.slowest[i].max_ms = ms;
+                self.slowest[i].time = time;
+            }
+        } else {
+            if full {
+                self.slowest.pop();
+            }
+            self.slowest.push(Slow {
+                uri: uri.to_vec(),
+                max_ms: ms,
+                time,
+            });
+        }
+        self.slowest.sort_by(|a, b| b.max_ms.cmp(&a.max_ms).then(a.uri.cmp(&b.uri)));
+    }
+
+    fn fail(&mut self, uri: &[u8], st: Option<u16>) {
+        if let Some((c, _)) = self.failing.get_mut(uri) {
+            c.add(st);
+            return;
+        }
+        if self.failing.len() >= URI_CAP {
+            self.shrink_failing();
+        }
+        let mut c = Counts::default();
+        c.add(st);
+        self.failing.insert(uri.into(), (c, self.failing_floor));
+    }
+
+    /// Drops the half of the tracked URIs with the lowest counts; whatever a dropped URI had
+    /// counted becomes the over-count bound for newcomers.
+    fn shrink_failing(&mut self) {
+        let mut counts: Vec<u64> = self.failing.values().map(|(c, e)| c.s5xx + e).collect();
+        let mid = counts.len() / 2;
+        let (_, &mut cut, _) = counts.select_nth_unstable(mid);
+        let mut dropped = 0;
+        self.failing.retain(|_, (c, e)| {
+            let keep = c.s5xx + *e > cut || dropped >= mid;
+            if !keep {
+                dropped += 1;
+            }
+            keep
+        });
+        self.failing_floor = self.failing_floor.max(cut);
+    }
+
+    /// Per upstream address, most attempts first.
+    pub fn upstreams(&self) -> Vec<(&[u8], Counts)> {
+        let mut v: Vec<_> = self.upstreams.iter().map(|(a, c)| (&a[..], *c)).collect();
+        v.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(b.0)));
+        v
+    }
+
+    /// Per minute (Unix minute), oldest first.
+    pub fn minutes(&self) -> impl Iterator<Item = (i64, Counts)> + '_ {
+        self.minutes.iter().map(|(m, c)| (*m, *c))
+    }
+
+    /// The slowest URI paths, slowest first.
+    pub fn slowest(&self) -> &[Slow] {
+        &self.slowest
+    }
+
+    /// The `n` most-failing URI paths, most 5xx first.
+    pub fn failing(&self, n: usize) -> Vec<Failing> {
+        let mut v: Vec<Failing> = self
+            .failing
+            .iter()
+            .map(|(u, (c, e))| Failing {
+                uri: u.to_vec(),
+                counts: *c,
+                overcount: *e,
+            })
+            .collect();
+        v.sort_by(|a, b| b.counts.s5xx.cmp(&a.counts.s5xx).then(a.uri.cmp(&b.uri)));
+        v.truncate(n);
+        v
+    }
+}
+
+/// Error-log counts.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorSummary {
+    pub lines: u64,
+    pub malformed: u64,
+    pub skipped_before: u64,
+    /// Upstream failures by class (indexed like [`UpstreamError::ALL`]).
+    pub classes: [u64; UpstreamError::ALL.len()],
+    /// `[error]` or worse lines that are not a known upstream failure.
+    pub unclassified: u64,
+    upstreams: Vec<(Box<[u8]>, [u64; UpstreamError::ALL.len()])>,
+}
+
+impl ErrorSummary {
+    /// Adds one line; lines before `since` (local civil seconds) are skipped.
+    pub fn feed(&mut self, line: &[u8], since_civil: Option<i64>) {
+        let Ok(l) = error_log::parse(line) else {
+            self.malformed += 1;
+            return;
+        };
+        if since_civil.is_some_and(|s| l.civil_time < s) {
+            self.skipped_before += 1;
+            return;
+        }
+        self.lines += 1;
+        let Some(c) = l.classify() else {
+            if l.level <= error_log::Level::Error {
+                self.unclassified += 1;
+            }
+            return;
+        };
+        let k = c.class as usize;
+        self.classes[k] += 1;
+        let addr = l.upstream_addr().unwrap_or(b"-");
+        let i = match self.upstreams.iter().position(|(a, _)| &a[..] == addr) {
+            Some(i) => i,
+            None if self.upstreams.len() < UPSTREAM_CAP => {
+                self.upstreams.push((addr.into(), Default::default()));
+                self.upstreams.len() - 1
+            }
+            None => return,
+        };
+        self.upstreams[i].1[k] += 1;
+    }
+
+    /// Non-zero classes with their counts.
+    pub fn classes(&self) -> impl Iterator<Item = (UpstreamError, u64)> + '_ {
+        UpstreamError::ALL
+            .iter()
+            .zip(self.classes)
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| (*c, n))
+    }
+
+    /// Per upstream address: its non-zero classes.
+    pub fn upstreams(&self) -> Vec<(&[u8], Vec<(UpstreamError, u64)>)> {
+        let mut v: Vec<_> = self
+            .upstreams
+            .iter()
+            .map(|(a, counts)| {
+                let cs = UpstreamError::ALL
+                    .iter()
+                    .zip(counts)
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(c, n)| (*c, *n))
+                    .collect();
+                (&a[..], cs)
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests;
