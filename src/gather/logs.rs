@@ -84,10 +84,7 @@ pub fn seek_since(
 }
 
 /// The first complete line after the first newline in `b` that has a time: its offset and time.
-fn first_time(
-    b: &[u8],
-    time_of: &mut impl FnMut(&[u8]) -> Option<i64>,
-) -> Option<(usize, i64)> {
+fn first_time(b: &[u8], time_of: &mut impl FnMut(&[u8]) -> Option<i64>) -> Option<(usize, i64)> {
     let mut start = memchr::memchr(b'\n', b)? + 1;
     for nl in memchr::memchr_iter(b'\n', &b[start..]) {
         let line = &b[start..start + nl];

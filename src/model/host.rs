@@ -19,6 +19,27 @@ pub struct PathComponent {
     pub is_socket: bool,
 }
 
+impl PathComponent {
+    /// `drwxr-x---` / `srw-------`.
+    pub fn mode_string(&self) -> String {
+        let t = if self.is_dir {
+            'd'
+        } else if self.is_socket {
+            's'
+        } else {
+            '-'
+        };
+        let mut s = String::from(t);
+        for shift in [6, 3, 0] {
+            let b = (self.mode >> shift) & 7;
+            s.push(if b & 4 != 0 { 'r' } else { '-' });
+            s.push(if b & 2 != 0 { 'w' } else { '-' });
+            s.push(if b & 1 != 0 { 'x' } else { '-' });
+        }
+        s
+    }
+}
+
 /// What is known of a unix socket path on this host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PathFacts {

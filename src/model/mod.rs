@@ -3,4 +3,5 @@
 pub mod backend;
 pub mod evidence;
 pub mod host;
+pub mod logs;
 pub mod nginx;

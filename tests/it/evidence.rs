@@ -165,6 +165,53 @@ fn full_unix_backlog_refuses_with_eagain() {
     assert_eq!(p.target, format!("unix:{}", app.uds().display()));
 }
 
+/// A full TCP accept queue drops SYNs: the next client sits in SYN-SENT, a probe's connect times
+/// out (nginx's 504 "while connecting"), and `ListenOverflows` rises.
+#[test]
+fn full_tcp_backlog_drops_syns() {
+    use reflex::gather::evidence::kernel;
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let dir = tempdir();
+    let app = App::uvicorn(dir.path()).args(&["--backlog", "1"]).start();
+    let local = format!("127.0.0.1:{}", app.port());
+    assert!(app.signal("STOP"));
+    let before = kernel::tcp_ext().expect("netstat");
+
+    // The queue holds backlog + 1 connections (the kernel's check is `>`).
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(tcp(app.port())).expect("connect"))
+        .collect();
+    let l = wait_listener(&local, |l| l.accept_queue == 2);
+    assert_eq!((l.accept_queue, l.backlog), (2, 1), "{l:?}");
+
+    let stuck = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    stuck.set_nonblocking(true).expect("nonblocking");
+    let _ = stuck.connect(&SockAddr::from(tcp(app.port()))); // EINPROGRESS
+    let syn = sockets::syn_sent();
+    let n = syn
+        .known()
+        .expect("syn_sent")
+        .iter()
+        .find(|(dst, _)| *dst == local)
+        .map(|(_, n)| *n);
+    assert!(n.is_some_and(|n| n >= 1), "{syn:?}");
+
+    let p = probe::probe(
+        &Request::upstream(Endpoint::Tcp(tcp(app.port())), "/"),
+        Duration::from_millis(300),
+    );
+    assert!(
+        matches!(p.outcome, ProbeOutcome::ConnectTimeout { after_ms } if after_ms >= 290.0),
+        "{p:?}"
+    );
+    let after = kernel::tcp_ext().expect("netstat");
+    assert!(
+        after.listen_overflows > before.listen_overflows,
+        "{before:?} {after:?}"
+    );
+    drop(held);
+}
+
 #[test]
 fn probe_of_closed_port_is_refused() {
     let port = free_port();

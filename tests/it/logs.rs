@@ -16,7 +16,11 @@ const EXT: &str = "'$remote_addr - $remote_user [$time_local] \"$request\" $stat
 /// Runs `reflex logs ARGS --format json`; returns the parsed output.
 fn logs_json(args: &[&str]) -> Value {
     let out = run(args, true);
-    assert!(out.status.success(), "reflex logs failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "reflex logs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("json output")
 }
 
@@ -43,7 +47,9 @@ fn dead_upstream_counts_502_and_connect_refused() {
             "log_format ext {EXT};\naccess_log {} ext;",
             ext_log.display()
         ))
-        .server(&format!("location / {{ proxy_pass http://127.0.0.1:{dead}; }}"))
+        .server(&format!(
+            "location / {{ proxy_pass http://127.0.0.1:{dead}; }}"
+        ))
         .start();
     const N: usize = 7;
     for i in 0..N {
@@ -60,7 +66,10 @@ fn dead_upstream_counts_502_and_connect_refused() {
     ]);
     let files = v["files"].as_array().expect("files");
     assert_eq!(files[0]["kind"], "access");
-    assert_eq!(files[0]["format"], "ext", "picked from the config's access_log");
+    assert_eq!(
+        files[0]["format"], "ext",
+        "picked from the config's access_log"
+    );
     assert_eq!(files[1]["kind"], "error");
     assert_eq!(v["access"]["requests"], N as u64 + 1);
     assert_eq!(v["access"]["status_502"], N as u64 + 1);
@@ -81,10 +90,22 @@ fn dead_upstream_counts_502_and_connect_refused() {
     // Paths without query strings; `/api/item/N` are distinct paths.
     let failing = v["access"]["failing"].as_array().expect("failing");
     assert!(failing.iter().any(|f| f["uri"] == "/slow"));
-    assert!(failing.iter().all(|f| !f["uri"].as_str().unwrap_or("?").contains('?')));
+    assert!(
+        failing
+            .iter()
+            .all(|f| !f["uri"].as_str().unwrap_or("?").contains('?'))
+    );
 
     // The text report names the same things.
-    let text = run(&[s(&ext_log), s(&nginx.error_log()), "--nginx-conf", s(&nginx.conf())], false);
+    let text = run(
+        &[
+            s(&ext_log),
+            s(&nginx.error_log()),
+            "--nginx-conf",
+            s(&nginx.conf()),
+        ],
+        false,
+    );
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("connect_refused"), "{text}");
     assert!(text.contains(&addr), "{text}");
@@ -124,7 +145,11 @@ fn since_reads_only_the_window() {
     let old = (now - jiff::SignedDuration::from_hours(2)).strftime("%d/%b/%Y:%H:%M:%S +0000");
     let recent = (now - jiff::SignedDuration::from_secs(60)).strftime("%d/%b/%Y:%H:%M:%S +0000");
     for i in 0..20_010 {
-        let (t, st) = if i < 20_000 { (old.to_string(), 200) } else { (recent.to_string(), 502) };
+        let (t, st) = if i < 20_000 {
+            (old.to_string(), 200)
+        } else {
+            (recent.to_string(), 502)
+        };
         text.push_str(&format!(
             "10.0.0.1 - - [{t}] \"GET /x/{i} HTTP/1.1\" {st} 5 \"-\" \"ua\"\n"
         ));
@@ -135,7 +160,11 @@ fn since_reads_only_the_window() {
     assert_eq!(v["access"]["status_502"], 10);
     assert_eq!(v["since_seconds"], 900);
     let read = v["files"][0]["bytes_read"].as_u64().expect("bytes");
-    assert!(read < text.len() as u64 / 4, "read {read} of {} bytes", text.len());
+    assert!(
+        read < text.len() as u64 / 4,
+        "read {read} of {} bytes",
+        text.len()
+    );
 }
 
 #[test]
@@ -147,6 +176,9 @@ fn errors_exit_2() {
     let path = write(dir.path(), "a.log", "x\n");
     let out = run(&[s(&path), "--since", "soon"], false);
     assert_eq!(out.status.code(), Some(2));
-    let out = run(&[s(&path), "--log-format", "nope", "--nginx-conf", s(&path)], false);
+    let out = run(
+        &[s(&path), "--log-format", "nope", "--nginx-conf", s(&path)],
+        false,
+    );
     assert_eq!(out.status.code(), Some(2));
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reflex::act::restart::{RestartError, restart_unit_on};
 use reflex::gather::evidence::systemd::Systemd;
-use reflex::model::evidence::{Fact, UnitState};
+use reflex::model::evidence::{AppLogLine, Fact, UnitState};
 
 use crate::harness::{repo, tempdir};
 
@@ -138,6 +138,30 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Polls the service's journal until it has started `starts` times (two lines each).
+    fn wait_journal(&self, since_ms: u64, starts: usize) -> Vec<AppLogLine> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let got = self.systemd.journal("reflexapp", since_ms, 100);
+            let Fact::Known(lines) = got else {
+                panic!("journal unavailable: {got:?}")
+            };
+            let count = |text: &str| lines.iter().filter(|l| l.text == text).count();
+            if count("reflex-lab: starting") >= starts
+                && count("reflex-lab: bad \u{fffd} byte") >= starts
+            {
+                return lines;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "journal lacks {starts} starts: {lines:#?}"
+            );
+            sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let out = self.script(&["down"]);
@@ -183,6 +207,9 @@ fn unit_state_crash_restart_journal_and_restart_unit_in_a_real_systemd() {
         first.active_enter_ms
     );
 
+    // Let the service get going (it logs before serving) before it is crashed.
+    lab.wait_journal(t0, 1);
+
     // A crash: systemd restarts it (Restart=always) and counts it.
     // (minbase has no procps: the shell's builtin kill.)
     lab.exec(&["/bin/sh", "-c", &format!("kill -9 {}", first.main_pid)]);
@@ -194,32 +221,9 @@ fn unit_state_crash_restart_journal_and_restart_unit_in_a_real_systemd() {
     });
     assert_eq!(crashed.active_state, "active");
 
-    // The journal, read from the host, including the non-UTF-8 line (a JSON byte array).
-    let deadline = Instant::now() + DEADLINE;
-    let lines = loop {
-        let Fact::Known(lines) = lab.systemd.journal("reflexapp", t0, 100) else {
-            panic!(
-                "journal unavailable: {:?}",
-                lab.systemd.journal("reflexapp", t0, 100)
-            );
-        };
-        let starts = lines
-            .iter()
-            .filter(|l| l.text == "reflex-lab: starting")
-            .count();
-        if starts >= 2
-            && lines
-                .iter()
-                .any(|l| l.text == "reflex-lab: bad \u{fffd} byte")
-        {
-            break lines;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "journal lacks the service's lines: {lines:#?}"
-        );
-        sleep(Duration::from_millis(100));
-    };
+    // The journal, read from the host, including the non-UTF-8 line (a JSON byte array), from
+    // both runs.
+    let lines = lab.wait_journal(t0, 2);
     assert!(
         lines
             .iter()

@@ -102,6 +102,9 @@ pub fn probe_all(requests: &[Request], timeout: Duration) -> Vec<Probe> {
 }
 
 /// Sends `GET path` and waits for the status line; the whole probe is bounded by `timeout`.
+/// Times are measured from the start of `connect()`: `connect_ms` when it completed,
+/// `first_byte_ms` when the first response byte arrived (cumulative, like curl's
+/// `time_connect` and `time_starttransfer`).
 pub fn probe(request: &Request, timeout: Duration) -> Probe {
     record(request, timeout, run(request, timeout))
 }

@@ -178,9 +178,11 @@ impl Systemd {
 
 fn connect_error(what: &str, e: &zbus::Error) -> Unavailable {
     // zbus wraps the socket's io::Error (in `Connection` when connecting, `InputOutput` later).
-    let io_kind = std::error::Error::source(e)
-        .and_then(|s| s.downcast_ref::<io::Error>())
-        .map(io::Error::kind);
+    let io_kind = std::error::Error::source(e).and_then(|s| {
+        s.downcast_ref::<std::sync::Arc<io::Error>>()
+            .map(|e| e.kind())
+            .or_else(|| s.downcast_ref::<io::Error>().map(io::Error::kind))
+    });
     match io_kind {
         Some(io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => unavailable(
             what,

@@ -295,7 +295,11 @@ fn list_separator(line: &[u8], i: usize) -> bool {
 
 /// Whether the byte at `i` is preceded by an odd number of backslashes (JSON escaping).
 fn escaped(line: &[u8], from: usize, i: usize) -> bool {
-    let n = line[from..i].iter().rev().take_while(|&&c| c == b'\\').count();
+    let n = line[from..i]
+        .iter()
+        .rev()
+        .take_while(|&&c| c == b'\\')
+        .count();
     n % 2 == 1
 }
 

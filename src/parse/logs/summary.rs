@@ -259,7 +259,8 @@ impl AccessSummary {
                 time,
             });
         }
-        self.slowest.sort_by(|a, b| b.max_ms.cmp(&a.max_ms).then(a.uri.cmp(&b.uri)));
+        self.slowest
+            .sort_by(|a, b| b.max_ms.cmp(&a.max_ms).then(a.uri.cmp(&b.uri)));
     }
 
     fn fail(&mut self, uri: &[u8], st: Option<u16>) {

@@ -127,7 +127,10 @@ mod tests {
     fn time_local_to_epoch() {
         // `date -u -d '2000-10-10 20:55:36' +%s`
         assert_eq!(time_local(b"10/Oct/2000:13:55:36 -0700"), Some(971_211_336));
-        assert_eq!(time_local(b"21/Nov/2026:13:14:47 +0000"), Some(1_795_266_887));
+        assert_eq!(
+            time_local(b"21/Nov/2026:13:14:47 +0000"),
+            Some(1_795_266_887)
+        );
         assert_eq!(time_local(b"01/Jan/1970:01:00:00 +0100"), Some(0));
         assert_eq!(time_local(b"10/Foo/2000:13:55:36 -0700"), None);
         assert_eq!(time_local(b"10/Oct/2000:13:55:36"), None);
@@ -136,7 +139,10 @@ mod tests {
 
     #[test]
     fn iso8601_to_epoch() {
-        assert_eq!(time_iso8601(b"2000-10-10T13:55:36-07:00"), Some(971_211_336));
+        assert_eq!(
+            time_iso8601(b"2000-10-10T13:55:36-07:00"),
+            Some(971_211_336)
+        );
         assert_eq!(time_iso8601(b"2000-10-10T20:55:36Z"), Some(971_211_336));
         assert_eq!(time_iso8601(b"2000-10-10T20:55:36"), None);
     }

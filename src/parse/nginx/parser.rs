@@ -284,6 +284,26 @@ mod tests {
     }
 
     #[test]
+    fn long_inputs_stay_linear() {
+        const N: usize = 200_000;
+        let started = std::time::Instant::now();
+        let many = "a b;\n".repeat(N);
+        assert_eq!(parse(&many).expect("parses").len(), N);
+        let word = format!("a {};", "x".repeat(N * 5));
+        assert_eq!(parse(&word).expect("parses")[0].args[0].len(), N * 5);
+        let quoted = format!("a \"{}\";", "\\\"".repeat(N));
+        assert_eq!(parse(&quoted).expect("parses")[0].args[0].len(), N);
+        let lua = format!("content_by_lua_block {{ {} }}", "t = { [1] = '}' } -- }\n".repeat(N / 4));
+        assert_eq!(parse(&lua).expect("parses").len(), 1);
+        let blocks = "s { l { x; } }\n".repeat(N / 2);
+        assert_eq!(parse(&blocks).expect("parses").len(), N / 2);
+        let closes = "}".repeat(N);
+        assert!(parse(&closes).is_err());
+        // Generous: a quadratic scan of these inputs would take minutes.
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    }
+
+    #[test]
     fn never_panics_on_odd_bytes() {
         for text in [
             "\\",

@@ -82,7 +82,9 @@ impl App {
     }
     /// The unix socket path (panics for a TCP app).
     pub fn uds(&self) -> &Path {
-        self.uds.as_deref().expect("app listens on TCP, not a unix socket")
+        self.uds
+            .as_deref()
+            .expect("app listens on TCP, not a unix socket")
     }
     /// The command line as it ran (without any namespace wrapper), for `reflex --backend`.
     pub fn cmdline(&self) -> String {
@@ -146,15 +148,23 @@ impl AppBuilder {
         let (prog, bind): (&str, Vec<String>) = match (self.server, self.bind) {
             (Server::Uvicorn, Bind::Tcp) => (
                 "uvicorn",
-                vec!["--host".into(), "127.0.0.1".into(), "--port".into(), port.to_string()],
+                vec![
+                    "--host".into(),
+                    "127.0.0.1".into(),
+                    "--port".into(),
+                    port.to_string(),
+                ],
             ),
             (Server::Uvicorn, Bind::Uds) => {
                 ("uvicorn", vec!["--uds".into(), uds.display().to_string()])
             }
-            (Server::Gunicorn, Bind::Tcp) => ("gunicorn", vec!["-b".into(), format!("127.0.0.1:{port}")]),
-            (Server::Gunicorn, Bind::Uds) => {
-                ("gunicorn", vec!["-b".into(), format!("unix:{}", uds.display())])
+            (Server::Gunicorn, Bind::Tcp) => {
+                ("gunicorn", vec!["-b".into(), format!("127.0.0.1:{port}")])
             }
+            (Server::Gunicorn, Bind::Uds) => (
+                "gunicorn",
+                vec!["-b".into(), format!("unix:{}", uds.display())],
+            ),
         };
         let mut argv = vec![super::venv_bin(prog).display().to_string()];
         if self.server == Server::Uvicorn {
@@ -183,7 +193,11 @@ impl AppBuilder {
                 Err(log) if log.contains("in use") && attempt < PORT_ATTEMPTS => {
                     eprintln!("[harness] app port {port} taken; retrying");
                 }
-                Err(log) => panic!("{} did not start in {}:\n{log}", self.name, self.dir.display()),
+                Err(log) => panic!(
+                    "{} did not start in {}:\n{log}",
+                    self.name,
+                    self.dir.display()
+                ),
             }
         }
         unreachable!("the last attempt panics or returns")
@@ -218,7 +232,10 @@ impl AppBuilder {
                 return Ok(app);
             }
             if Instant::now() > deadline {
-                return Err(format!("not ready in {READY_DEADLINE:?}\n{}", app.log_text()));
+                return Err(format!(
+                    "not ready in {READY_DEADLINE:?}\n{}",
+                    app.log_text()
+                ));
             }
             sleep(Duration::from_millis(50));
         }

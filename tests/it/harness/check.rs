@@ -38,24 +38,49 @@ impl CheckRun {
     /// Collected rather than asserted at once so the test first shows the live repro.
     pub fn problems(&self, kind: &str, expect_present: bool) -> Vec<String> {
         let mut p = Vec::new();
-        let ctx = || format!("exit {:?}\nstdout: {}\nstderr: {}", self.code, self.stdout, self.stderr);
+        let ctx = || {
+            format!(
+                "exit {:?}\nstdout: {}\nstderr: {}",
+                self.code, self.stdout, self.stderr
+            )
+        };
         match &self.findings {
-            None => p.push(format!("{}: stdout is not findings JSON; {}", self.label, ctx())),
+            None => p.push(format!(
+                "{}: stdout is not findings JSON; {}",
+                self.label,
+                ctx()
+            )),
             Some(findings) => {
                 let kinds: Vec<&str> = findings.iter().map(|(k, _)| k.as_str()).collect();
                 if expect_present && !self.has(kind) {
-                    p.push(format!("{}: expected kind `{kind}`, got {kinds:?}; {}", self.label, ctx()));
+                    p.push(format!(
+                        "{}: expected kind `{kind}`, got {kinds:?}; {}",
+                        self.label,
+                        ctx()
+                    ));
                 }
                 if !expect_present && self.has(kind) {
-                    p.push(format!("{}: unexpected kind `{kind}`; {}", self.label, ctx()));
+                    p.push(format!(
+                        "{}: unexpected kind `{kind}`; {}",
+                        self.label,
+                        ctx()
+                    ));
                 }
                 // Contract: exit 1 when something is at/above --fail-on (warning), else 0.
                 if !matches!(self.code, Some(0) | Some(1)) {
-                    p.push(format!("{}: exit code should be 0 or 1; {}", self.label, ctx()));
+                    p.push(format!(
+                        "{}: exit code should be 0 or 1; {}",
+                        self.label,
+                        ctx()
+                    ));
                 }
                 let blocking = matches!(self.severity(kind), Some("error" | "warning"));
                 if blocking && self.code != Some(1) {
-                    p.push(format!("{}: `{kind}` is at/above warning, so exit 1; {}", self.label, ctx()));
+                    p.push(format!(
+                        "{}: `{kind}` is at/above warning, so exit 1; {}",
+                        self.label,
+                        ctx()
+                    ));
                 }
             }
         }

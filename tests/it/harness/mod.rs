@@ -6,6 +6,7 @@
 pub mod app;
 pub mod check;
 pub mod http;
+pub mod load;
 pub mod nginx;
 pub mod ns;
 pub mod proc;
@@ -43,7 +44,11 @@ pub fn nginx_bin() -> PathBuf {
     let p = std::env::var_os("REFLEX_NGINX")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/sbin/nginx"));
-    assert!(p.exists(), "nginx not found at {} (run scripts/setup)", p.display());
+    assert!(
+        p.exists(),
+        "nginx not found at {} (run scripts/setup)",
+        p.display()
+    );
     p
 }
 

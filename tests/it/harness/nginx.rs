@@ -82,7 +82,10 @@ impl Nginx {
 
     /// The parsed access log.
     pub fn access(&self) -> Vec<Access> {
-        self.access_log_text().lines().filter_map(parse_access).collect()
+        self.access_log_text()
+            .lines()
+            .filter_map(parse_access)
+            .collect()
     }
 
     /// Waits (bounded) until the access log has at least `n` lines; returns them.
@@ -223,13 +226,15 @@ http {{
                 .map(|p| p.trim() == n.pid().to_string())
                 .unwrap_or(false);
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            if pid_ok
-                && std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+            if pid_ok && std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
             {
                 return Ok(n);
             }
             if Instant::now() > deadline {
-                return Err(format!("not ready in {READY_DEADLINE:?}\n{}", n.error_log_text()));
+                return Err(format!(
+                    "not ready in {READY_DEADLINE:?}\n{}",
+                    n.error_log_text()
+                ));
             }
             sleep(Duration::from_millis(20));
         }

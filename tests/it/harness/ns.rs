@@ -42,9 +42,7 @@ impl Wrap {
                 require_root("a private network namespace");
                 let mut c = Command::new("unshare");
                 c.args(["--net", "sh", "-c"]);
-                c.arg(
-                    r#"ip link set lo up && sysctl -q -w net.core.somaxconn="$0" && exec "$@""#,
-                );
+                c.arg(r#"ip link set lo up && sysctl -q -w net.core.somaxconn="$0" && exec "$@""#);
                 c.arg(somaxconn.to_string()).arg(program).args(args);
                 c
             }
@@ -55,7 +53,9 @@ impl Wrap {
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// Fails the test (rather than skipping it, which would hide a broken set-up) when not root.

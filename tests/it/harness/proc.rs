@@ -89,7 +89,11 @@ impl Proc {
             sleep(Duration::from_millis(20));
         }
         if self.exited().is_none() {
-            eprintln!("[harness] {} ({}) ignored SIGTERM; SIGKILL", self.name, self.pid());
+            eprintln!(
+                "[harness] {} ({}) ignored SIGTERM; SIGKILL",
+                self.name,
+                self.pid()
+            );
         }
         self.signal_group("KILL");
         if self.reaped.is_none() {

@@ -85,7 +85,7 @@ fn check(input: &CheckInput<'_>) -> Vec<Finding> {
         for c in &components {
             evidence.push(format!(
                 "{} {} {}",
-                mode_string(c),
+                c.mode_string(),
                 owner(input, c),
                 c.path.display()
             ));
@@ -178,7 +178,7 @@ fn explain(input: &CheckInput<'_>, d: &Denial, w: &Worker, socket: &Path) -> (St
         (
             format!(
                 "the socket is {} and {} may not write to it",
-                mode_string(c),
+                c.mode_string(),
                 w.name
             ),
             format!(
@@ -194,7 +194,7 @@ fn explain(input: &CheckInput<'_>, d: &Denial, w: &Worker, socket: &Path) -> (St
             format!(
                 "directory {} is {} and {} may not traverse it",
                 c.path.display(),
-                mode_string(c),
+                c.mode_string(),
                 w.name
             ),
             format!(
@@ -292,23 +292,4 @@ fn owner(input: &CheckInput<'_>, c: &PathComponent) -> String {
         .map(|(n, _)| n.clone())
         .unwrap_or_else(|| c.gid.to_string());
     format!("{user}:{group}")
-}
-
-/// `drwxr-x---` / `srw-------`.
-pub fn mode_string(c: &PathComponent) -> String {
-    let t = if c.is_dir {
-        'd'
-    } else if c.is_socket {
-        's'
-    } else {
-        '-'
-    };
-    let mut s = String::from(t);
-    for shift in [6, 3, 0] {
-        let b = (c.mode >> shift) & 7;
-        s.push(if b & 4 != 0 { 'r' } else { '-' });
-        s.push(if b & 2 != 0 { 'w' } else { '-' });
-        s.push(if b & 1 != 0 { 'x' } else { '-' });
-    }
-    s
 }

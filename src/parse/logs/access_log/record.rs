@@ -109,7 +109,10 @@ impl<'a> Iterator for UpstreamList<'a> {
             }
         }
         self.rest = &[];
-        Some(UpstreamItem { value: b, new_group })
+        Some(UpstreamItem {
+            value: b,
+            new_group,
+        })
     }
 }
 

@@ -29,9 +29,18 @@ fn combined_real_lines() {
     assert_eq!(r.body_bytes_sent(), Some(157));
     assert_eq!(r.time(), Some(1_795_266_886));
     let req = r.request().expect("request");
-    assert_eq!((req.method, req.uri, req.proto), (&b"GET"[..], &b"/refused"[..], &b"HTTP/1.1"[..]));
-    assert_eq!(r.http("referer"), Some(&br"http://ref.example/\x22x\x22"[..]));
-    assert_eq!(r.http("user_agent"), Some(&br"Mozilla/5.0 \x22quoted\x22 \x5C test"[..]));
+    assert_eq!(
+        (req.method, req.uri, req.proto),
+        (&b"GET"[..], &b"/refused"[..], &b"HTTP/1.1"[..])
+    );
+    assert_eq!(
+        r.http("referer"),
+        Some(&br"http://ref.example/\x22x\x22"[..])
+    );
+    assert_eq!(
+        r.http("user_agent"),
+        Some(&br"Mozilla/5.0 \x22quoted\x22 \x5C test"[..])
+    );
     assert_eq!(r.upstream_addr().map(|_| ()), None);
 
     let line = br#"127.0.0.1 - - [21/Nov/2026:13:14:47 +0000] "GARBAGE" 400 157 "-" "-""#;
@@ -51,7 +60,10 @@ fn extended_real_lines() {
     let line = br#"127.0.0.1 - - [21/Nov/2026:13:14:47 +0000] "GET /retry HTTP/1.1" 200 2 "http://ref.example/\x22x\x22" "Mozilla/5.0 \x22quoted\x22 \x5C test" 127.0.0.1:19099, 127.0.0.1:19005 502, 200 -, 0.000 -, 0.000 0.000, 0.000 0.001"#;
     let r = f.parse(line, &mut spans).expect("parse");
     assert_eq!(r.status(), Some(200));
-    assert_eq!(list(r.upstream_addr()), ["127.0.0.1:19099", "127.0.0.1:19005"]);
+    assert_eq!(
+        list(r.upstream_addr()),
+        ["127.0.0.1:19099", "127.0.0.1:19005"]
+    );
     assert_eq!(list(r.upstream_status()), ["502", "200"]);
     assert_eq!(list(r.upstream_connect_time()), ["-", "0.000"]);
     assert_eq!(list(r.upstream_header_time()), ["-", "0.000"]);
@@ -66,7 +78,8 @@ fn extended_real_lines() {
     assert_eq!(r.request_time_ms(), Some(1001));
 
     // No upstream at all.
-    let line = br#"127.0.0.1 - - [21/Nov/2026:13:14:47 +0000] "GARBAGE" 400 157 "-" "-" - - - - - 0.000"#;
+    let line =
+        br#"127.0.0.1 - - [21/Nov/2026:13:14:47 +0000] "GARBAGE" 400 157 "-" "-" - - - - - 0.000"#;
     let r = f.parse(line, &mut spans).expect("parse");
     assert_eq!(list(r.upstream_addr()), ["-"]);
     assert_eq!(r.status(), Some(400));
@@ -99,7 +112,10 @@ fn json_escape_real_lines() {
     let r = f.parse(line, &mut spans).expect("parse");
     assert_eq!(r.named("remote_user"), Some(&b""[..]));
     assert_eq!(r.http("referer"), Some(&br#"http://ref.example/\"x\""#[..]));
-    assert_eq!(r.http("user_agent"), Some(&br#"Mozilla/5.0 \"quoted\" \\ test"#[..]));
+    assert_eq!(
+        r.http("user_agent"),
+        Some(&br#"Mozilla/5.0 \"quoted\" \\ test"#[..])
+    );
     assert_eq!(r.status(), Some(502));
     assert_eq!(list(r.upstream_addr()), ["127.0.0.1:19099"]);
     // Unset variables are empty with escape=json.
@@ -113,21 +129,36 @@ fn json_escape_real_lines() {
 #[test]
 fn whole_fixtures_parse() {
     let cases = [
-        (AccessFormat::combined(), include_str!("../../../../tests/fixtures/logs/combined.log")),
-        (ext(Escape::Default), include_str!("../../../../tests/fixtures/logs/ext.log")),
-        (ext(Escape::Json), include_str!("../../../../tests/fixtures/logs/ext-json.log")),
+        (
+            AccessFormat::combined(),
+            include_str!("../../../../tests/fixtures/logs/combined.log"),
+        ),
+        (
+            ext(Escape::Default),
+            include_str!("../../../../tests/fixtures/logs/ext.log"),
+        ),
+        (
+            ext(Escape::Json),
+            include_str!("../../../../tests/fixtures/logs/ext-json.log"),
+        ),
     ];
     let mut spans = Vec::new();
     for (f, text) in &cases {
         for line in text.lines() {
-            let r = f.parse(line.as_bytes(), &mut spans).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let r = f
+                .parse(line.as_bytes(), &mut spans)
+                .unwrap_or_else(|e| panic!("{line}: {e}"));
             assert!(r.status().is_some(), "{line}");
             assert!(r.time().is_some(), "{line}");
         }
     }
     // combined does not match the extended lines: the user agent must end the line.
     let ext_line = cases[1].1.lines().next().expect("line");
-    assert!(AccessFormat::combined().parse(ext_line.as_bytes(), &mut spans).is_err());
+    assert!(
+        AccessFormat::combined()
+            .parse(ext_line.as_bytes(), &mut spans)
+            .is_err()
+    );
 }
 
 #[test]
@@ -140,21 +171,31 @@ fn malformed_lines_are_errors() {
         b"127.0.0.1 - - [21/Nov/2026:13:14:47 +0000] \"GET / HTTP/1.1",
         b"127.0.0.1 - - [21/Nov/2026:13:14:47 +0000] \"GET / HTTP/1.1\" 200",
     ] {
-        assert!(f.parse(line, &mut spans).is_err(), "{}", String::from_utf8_lossy(line));
+        assert!(
+            f.parse(line, &mut spans).is_err(),
+            "{}",
+            String::from_utf8_lossy(line)
+        );
     }
     let r = f
         .parse(b"x - - [bad] \"\" abc - \"\" \"\" - - - - - -", &mut spans)
         .expect("splits");
-    assert_eq!((r.status(), r.time(), r.request_time_ms()), (None, None, None));
+    assert_eq!(
+        (r.status(), r.time(), r.request_time_ms()),
+        (None, None, None)
+    );
 }
 
 #[test]
 fn partial_split() {
     let f = ext(Escape::Default);
     let mut spans = Vec::new();
-    let line = br#"127.0.0.1 - - [21/Nov/2026:13:14:47 +0000] "GET / HTTP/1.1" 200 2 and then garbage"#;
+    let line =
+        br#"127.0.0.1 - - [21/Nov/2026:13:14:47 +0000] "GET / HTTP/1.1" 200 2 and then garbage"#;
     let status = f.index_of(Var::Status).expect("status");
-    let r = f.parse_prefix(line, &mut spans, status + 1).expect("prefix");
+    let r = f
+        .parse_prefix(line, &mut spans, status + 1)
+        .expect("prefix");
     assert_eq!(r.status(), Some(200));
     assert!(f.parse(line, &mut spans).is_err());
 }
@@ -163,7 +204,10 @@ fn partial_split() {
 fn compile_errors_and_forms() {
     assert_eq!(
         AccessFormat::compile("$a$b", Escape::Default).map(|_| ()),
-        Err(FormatError::Adjacent { first: "a".into(), second: "b".into() })
+        Err(FormatError::Adjacent {
+            first: "a".into(),
+            second: "b".into()
+        })
     );
     let f = AccessFormat::compile("[${status}] $request_time$", Escape::None).expect("compile");
     assert_eq!(f.names().collect::<Vec<_>>(), ["status", "request_time"]);

@@ -95,7 +95,9 @@ const TABLE: &[(&str, UpstreamError, Option<u16>, &str)] = &[
 fn classifies_real_lines() {
     for (line, class, errno, addr) in TABLE {
         let parsed = parse(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e}"));
-        let c = parsed.classify().unwrap_or_else(|| panic!("unclassified: {line}"));
+        let c = parsed
+            .classify()
+            .unwrap_or_else(|| panic!("unclassified: {line}"));
         assert_eq!(c.class, *class, "{line}");
         assert_eq!(c.errno, *errno, "{line}");
         assert_eq!(parsed.upstream_addr(), Some(addr.as_bytes()), "{line}");
@@ -152,7 +154,10 @@ fn non_request_and_unknown_messages() {
 #[test]
 fn commas_inside_the_message() {
     let p = parse(b"2026/11/21 13:14:43 [error] 1#1: *2 a, b, c failed (32: Broken pipe) while sending request to upstream, client: ::1, server: , request: \"POST /a,b HTTP/1.1\", upstream: \"http://[::1]:8000/a,b\", host: \"h\"").expect("parse");
-    assert_eq!(p.message, b"a, b, c failed (32: Broken pipe) while sending request to upstream");
+    assert_eq!(
+        p.message,
+        b"a, b, c failed (32: Broken pipe) while sending request to upstream"
+    );
     assert_eq!(p.client, Some(&b"::1"[..]));
     assert_eq!(p.server, Some(&b""[..]));
     assert_eq!(p.request, Some(&b"POST /a,b HTTP/1.1"[..]));
@@ -167,8 +172,14 @@ fn rejects_non_error_lines() {
         parse(b"127.0.0.1 - - [21/Nov/2026:13:14:43 +0000] \"GET / HTTP/1.1\" 200 1"),
         Err(ErrorLineError::Time)
     );
-    assert_eq!(parse(b"2026/11/21 13:14:43 [oops] 1#1: x"), Err(ErrorLineError::Level));
-    assert_eq!(parse(b"2026/11/21 13:14:43 [error] x"), Err(ErrorLineError::Pid));
+    assert_eq!(
+        parse(b"2026/11/21 13:14:43 [oops] 1#1: x"),
+        Err(ErrorLineError::Level)
+    );
+    assert_eq!(
+        parse(b"2026/11/21 13:14:43 [error] x"),
+        Err(ErrorLineError::Pid)
+    );
 }
 
 #[test]

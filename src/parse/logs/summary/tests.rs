@@ -33,7 +33,10 @@ fn counts_the_ext_fixture() {
     // 2 `/refused`, 1 `/pair`, 1 `/retry` attempt.
     assert_eq!(refused.1.requests, 4);
     assert_eq!(refused.1.s502, 4);
-    let ok = ups.iter().find(|(a, _)| *a == b"127.0.0.1:19005").expect("19005");
+    let ok = ups
+        .iter()
+        .find(|(a, _)| *a == b"127.0.0.1:19005")
+        .expect("19005");
     assert_eq!((ok.1.requests, ok.1.s5xx), (6, 1));
     assert_eq!(sum.slowest()[0].uri, b"/hang");
     assert_eq!(sum.slowest()[0].max_ms, 1001);

@@ -1,0 +1,77 @@
+//! Fuzz target: arbitrary bytes as an access-log line for `combined`, an extended format with
+//! the upstream variables, and the same with `escape=json`; and as a format string. Parsing
+//! must return Ok or Err without panicking, field spans must be in order inside the line, and
+//! every typed accessor must be callable.
+
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use reflex::parse::logs::access_log::{AccessFormat, Escape, Record};
+
+const EXT: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \
+                   \"$http_referer\" \"$http_user_agent\" $upstream_addr $upstream_status \
+                   $upstream_connect_time $upstream_header_time $upstream_response_time $request_time";
+
+fn formats() -> &'static [AccessFormat; 3] {
+    static F: OnceLock<[AccessFormat; 3]> = OnceLock::new();
+    F.get_or_init(|| {
+        let ext = |e| AccessFormat::compile(EXT, e).expect("EXT compiles");
+        [
+            AccessFormat::combined(),
+            ext(Escape::Default),
+            ext(Escape::Json),
+        ]
+    })
+}
+
+fn exercise(r: &Record<'_>, n: usize) {
+    let mut prev = 0usize;
+    for i in 0..n {
+        if let Some(f) = r.field(i) {
+            let start = f.as_ptr() as usize - r.line().as_ptr() as usize;
+            assert!(start >= prev && start + f.len() <= r.line().len());
+            prev = start + f.len();
+        }
+    }
+    let _ = (
+        r.status(),
+        r.time(),
+        r.request(),
+        r.request_time_ms(),
+        r.body_bytes_sent(),
+    );
+    for l in [
+        r.upstream_addr(),
+        r.upstream_status(),
+        r.upstream_response_time(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        assert!(l.take(10_000).count() <= r.line().len() + 1);
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let line = data.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut spans = Vec::new();
+    for f in formats() {
+        if let Ok(r) = f.parse(line, &mut spans) {
+            exercise(&r, f.len());
+        }
+        for n in [1, 5] {
+            if let Ok(r) = f.parse_prefix(line, &mut spans, n) {
+                exercise(&r, n);
+            }
+        }
+    }
+    // The input as a format string, parsing itself.
+    if let Ok(text) = std::str::from_utf8(line)
+        && let Ok(f) = AccessFormat::compile(text, Escape::None)
+        && let Ok(r) = f.parse(line, &mut spans)
+    {
+        exercise(&r, f.len());
+    }
+});

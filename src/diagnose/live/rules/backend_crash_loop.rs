@@ -1,0 +1,82 @@
+//! `backend_crash_loop`: the backend keeps dying and being restarted: systemd `NRestarts`
+//! climbing or `auto-restart`, supervisord `BACKOFF`/`FATAL`, a master that just started, and
+//! an import or start-up error in its log. Connections are refused (uvicorn imports before it
+//! binds) or accepted then reset (gunicorn binds first). Restarting does not help: the app
+//! fails on start.
+
+use crate::diagnose::live::{Ctx, Diagnosis, LiveRule};
+use crate::model::logs::UpstreamError as E;
+
+use super::REFUSED;
+
+pub const RULE: LiveRule = LiveRule {
+    kind: "backend_crash_loop",
+    check,
+};
+
+/// What Python and the servers print when an app cannot start.
+const STARTUP_ERRORS: &[&str] = &[
+    "Traceback (most recent call last)",
+    "Error loading ASGI app",
+    "ModuleNotFoundError",
+    "ImportError",
+    "SyntaxError",
+    "Worker failed to boot",
+    "App failed to load",
+    "Shutting down: Master",
+    "exited: ",
+];
+
+fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
+    let mut classes: Vec<E> = REFUSED.to_vec();
+    classes.extend([E::ResetByPeer, E::PrematurelyClosed]);
+    let mut out = Vec::new();
+    for (addr, events) in ctx.errors_of(&classes) {
+        let Some(b) = ctx.backend_for(addr) else {
+            continue;
+        };
+        let mut signals = 0;
+        let mut evidence = Ctx::samples(&events);
+        if let Some(u) = ctx.unit(b) {
+            if u.n_restarts >= 2 || u.sub_state == "auto-restart" || u.result == "start-limit-hit" {
+                signals += 2;
+                evidence.push(format!(
+                    "unit {}: {}/{}, NRestarts={}, result {}",
+                    u.unit, u.active_state, u.sub_state, u.n_restarts, u.result
+                ));
+            }
+        }
+        if let Some(p) = ctx.program(b)
+            && matches!(
+                p.state.as_str(),
+                "BACKOFF" | "FATAL" | "STARTING" | "EXITED"
+            )
+        {
+            signals += 2;
+            evidence.push(format!(
+                "supervisord program {}: {} {}",
+                p.name, p.state, p.spawn_error
+            ));
+        }
+        let lines = ctx.app_lines(Some(b), STARTUP_ERRORS);
+        if !lines.is_empty() {
+            signals += 1;
+            for l in lines.iter().rev().take(3).rev() {
+                evidence.push(format!("app log: {}", l.text));
+            }
+        }
+        if signals < 2 {
+            continue;
+        }
+        out.push(Diagnosis {
+            kind: RULE.kind,
+            confidence: if signals >= 3 { 0.95 } else { 0.85 },
+            upstream: Some(ctx.group(addr)),
+            message: format!("backend `{}` is crash-looping: it dies on start and is restarted again and again", b.name),
+            evidence,
+            fix: "Read the start-up error in the backend's log and fix the app (or its environment); a restart will not help until then.".into(),
+            restart_helps: false,
+        });
+    }
+    out
+}

@@ -1,0 +1,70 @@
+//! `upstream_address_mismatch`: nginx's connections to an address are refused while the backend
+//! is up and listening on another address. Restarting changes nothing.
+
+use crate::diagnose::live::{Ctx, Diagnosis, LiveRule};
+use crate::model::backend::Bind;
+
+use super::REFUSED;
+
+pub const RULE: LiveRule = LiveRule {
+    kind: "upstream_address_mismatch",
+    check,
+};
+
+fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
+    let mut out = Vec::new();
+    for (addr, events) in ctx.errors_of(REFUSED) {
+        if ctx.listener(addr).is_some()
+            || super::address_family_mismatch::other_family(ctx, addr).is_some()
+        {
+            continue;
+        }
+        // Backends that are up and listen somewhere nginx is not refused at.
+        let mut elsewhere = Vec::new();
+        for b in ctx.input.backends {
+            for bind in &b.binds {
+                let a = match bind {
+                    Bind::Tcp { host, port } => {
+                        let h = match host.as_str() {
+                            "0.0.0.0" | "" | "localhost" => "127.0.0.1".to_string(),
+                            "::" | "[::]" => "[::1]".to_string(),
+                            h if h.contains(':') => format!("[{}]", h.trim_matches(['[', ']'])),
+                            h => h.to_string(),
+                        };
+                        format!("{h}:{port}")
+                    }
+                    Bind::Unix { path } => format!(
+                        "unix:{}",
+                        crate::diagnose::live::ctx::absolute_bind(b, path).display()
+                    ),
+                    Bind::Fd { .. } => continue,
+                };
+                if a != addr && ctx.listener(&a).is_some() && ctx.error_count(&a) == 0 {
+                    elsewhere.push((b, a));
+                }
+            }
+        }
+        let Some((b, other)) = elsewhere.first() else {
+            continue;
+        };
+        let mut evidence = Ctx::samples(&events);
+        evidence.push(format!("nothing listens on {addr} (sock_diag)"));
+        evidence.push(format!("backend `{}` is up and listens on {other}", b.name));
+        if let Some(nginx) = ctx.input.nginx
+            && let Some(u) = ctx.upstream_of(addr)
+        {
+            let _ = nginx;
+            evidence.push(format!("upstream `{}` lists {addr}", u.name));
+        }
+        out.push(Diagnosis {
+            kind: RULE.kind,
+            confidence: 0.9,
+            upstream: Some(ctx.group(addr)),
+            message: format!("nginx proxies to {addr} but the backend listens on {other}"),
+            evidence,
+            fix: format!("Point nginx at {other} (`reflex check` shows the diff), or start the backend on {addr}; then `nginx -s reload`."),
+            restart_helps: false,
+        });
+    }
+    out
+}

@@ -1,0 +1,475 @@
+//! Every diagnosis from literals: the evidence of one fault, and the kind it must rank first.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+use crate::model::backend::{Backend, Bind, RunAs, Server, Source};
+use crate::model::evidence::{
+    AppLog, AppLogLine, BackendProcesses, Evidence, Fact, Listener, ProbeOutcome, ProcessInfo,
+    UnitState,
+};
+use crate::model::host::HostFacts;
+use crate::model::logs::{AccessEvent, Attempt, ErrorEvent, LogWindow, UpstreamError as E};
+use crate::model::nginx::NginxModel;
+use crate::parse::nginx::{ConfigTree, SourceFile, parse};
+
+fn backend(binds: Vec<Bind>) -> Backend {
+    Backend {
+        name: "app.service".into(),
+        source: Source::SystemdUnit {
+            unit: "app.service".into(),
+            path: "/etc/systemd/system/app.service".into(),
+            line: 5,
+        },
+        server: Server::Uvicorn,
+        argv: vec!["uvicorn".into(), "main:app".into()],
+        app: Some("main:app".into()),
+        binds,
+        keepalive: Duration::from_secs(5),
+        keepalive_explicit: false,
+        worker_timeout: None,
+        graceful_timeout: None,
+        backlog: 2048,
+        workers: 1,
+        limit_concurrency: None,
+        max_requests: None,
+        max_requests_jitter: None,
+        proxy_headers: true,
+        forwarded_allow_ips: None,
+        tls: false,
+        root_path: None,
+        working_directory: None,
+        run_as: RunAs::default(),
+        unparsed: Vec::new(),
+    }
+}
+
+fn tcp(port: u16) -> Bind {
+    Bind::Tcp {
+        host: "127.0.0.1".into(),
+        port,
+    }
+}
+
+fn proc(pid: i32, state: char, ticks: (u64, u64)) -> ProcessInfo {
+    ProcessInfo {
+        pid,
+        ppid: 1,
+        state,
+        start_ms: 0,
+        cpu_ticks: ticks,
+        sample_ms: 300,
+        uid: 0,
+        user: Some("root".into()),
+        cmdline: vec!["uvicorn".into()],
+    }
+}
+
+fn listener(local: &str, queue: u32, backlog: u32) -> Listener {
+    Listener {
+        local: local.into(),
+        inode: 1,
+        accept_queue: queue,
+        backlog,
+        pids: vec![100],
+    }
+}
+
+fn err(class: E, errno: Option<u16>, upstream: &str, uri: &str) -> ErrorEvent {
+    ErrorEvent {
+        at_ms: 1_000,
+        level: "error".into(),
+        class,
+        errno,
+        upstream: Some(upstream.into()),
+        uri: Some(uri.into()),
+        line: format!(
+            "2026/11/21 13:00:00 [error] 1#1: *1 {class:?} while …, upstream: \"http://{upstream}{uri}\""
+        ),
+    }
+}
+
+fn req(status: u16, path: &str, attempts: Vec<Attempt>) -> AccessEvent {
+    AccessEvent {
+        at_ms: 1_000,
+        status,
+        method: "GET".into(),
+        path: path.into(),
+        request_ms: Some(5),
+        attempts,
+        line: format!(
+            "127.0.0.1 - - [21/Nov/2026:13:00:00 +0000] \"GET {path} HTTP/1.1\" {status} 0"
+        ),
+    }
+}
+
+fn attempt(
+    addr: &str,
+    status: Option<u16>,
+    connect_ms: Option<u32>,
+    header_ms: Option<u32>,
+) -> Attempt {
+    Attempt {
+        addr: addr.into(),
+        status,
+        connect_ms,
+        header_ms,
+    }
+}
+
+/// A scenario: nginx config, backends, evidence and logs.
+struct S {
+    conf: String,
+    backends: Vec<Backend>,
+    evidence: Evidence,
+    logs: LogWindow,
+    host: HostFacts,
+}
+
+impl S {
+    fn new(upstream: &str) -> S {
+        S {
+            conf: format!(
+                "events {{}} http {{ upstream app {{ server {upstream}; keepalive 8; }} server {{ location / {{ \
+                 proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }} }}"
+            ),
+            backends: vec![backend(vec![tcp(8000)])],
+            evidence: Evidence {
+                listeners: Fact::Known(vec![listener("127.0.0.1:8000", 0, 2048)]),
+                backends: Fact::Known(vec![BackendProcesses {
+                    backend: Some("app.service".into()),
+                    master: proc(100, 'S', (10, 12)),
+                    workers: Vec::new(),
+                }]),
+                units: Fact::Known(vec![unit(0)]),
+                ..Default::default()
+            },
+            logs: LogWindow::default(),
+            host: HostFacts::default(),
+        }
+    }
+
+    fn run(&self) -> Vec<Diagnosis> {
+        let directives = parse(&self.conf).expect("parses");
+        let tree = ConfigTree {
+            files: vec![SourceFile {
+                path: PathBuf::from("/t.conf"),
+                text: self.conf.clone(),
+                directives,
+            }],
+        };
+        let nginx = NginxModel::build(&tree);
+        run(&LiveInput {
+            nginx: Some(&nginx),
+            backends: &self.backends,
+            host: &self.host,
+            evidence: &self.evidence,
+            logs: &self.logs,
+            offline: false,
+        })
+    }
+
+    fn top(&self) -> &'static str {
+        let d = self.run();
+        assert!(!d.is_empty(), "no diagnosis");
+        d[0].kind
+    }
+}
+
+fn unit(restarts: u32) -> UnitState {
+    UnitState {
+        unit: "app.service".into(),
+        active_state: "active".into(),
+        sub_state: "running".into(),
+        n_restarts: restarts,
+        main_pid: 100,
+        result: "success".into(),
+        exec_main_status: 0,
+        active_enter_ms: 0,
+    }
+}
+
+fn app_log(lines: &[&str]) -> AppLog {
+    AppLog {
+        source: "journal:app.service".into(),
+        backend: Some("app.service".into()),
+        lines: lines
+            .iter()
+            .map(|l| AppLogLine {
+                at_ms: None,
+                text: l.to_string(),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn healthy_stack_gives_no_finding() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.logs.requests = (0..50)
+        .map(|_| {
+            req(
+                200,
+                "/",
+                vec![attempt("127.0.0.1:8000", Some(200), Some(0), Some(2))],
+            )
+        })
+        .collect();
+    s.evidence.probes.push(probe(
+        "127.0.0.1:8000",
+        ProbeOutcome::Response {
+            status: 200,
+            connect_ms: 0.1,
+            first_byte_ms: 1.0,
+        },
+    ));
+    assert_eq!(s.run(), Vec::<Diagnosis>::new());
+}
+
+fn probe(target: &str, outcome: ProbeOutcome) -> crate::model::evidence::Probe {
+    crate::model::evidence::Probe {
+        target: target.into(),
+        via_nginx: false,
+        path: "/".into(),
+        timeout_ms: 1000,
+        outcome,
+    }
+}
+
+#[test]
+fn backend_down() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.evidence.listeners = Fact::Known(Vec::new());
+    s.evidence.backends = Fact::Known(Vec::new());
+    s.logs.errors = vec![err(E::ConnectRefused, Some(111), "127.0.0.1:8000", "/")];
+    let d = s.run();
+    assert_eq!(d[0].kind, "backend_down");
+    assert!(d[0].restart_helps);
+    assert!(
+        d[0].evidence
+            .iter()
+            .any(|e| e.contains("nothing listens on 127.0.0.1:8000"))
+    );
+}
+
+#[test]
+fn backend_crash_loop_beats_backend_down() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.evidence.listeners = Fact::Known(Vec::new());
+    s.evidence.units = Fact::Known(vec![UnitState {
+        sub_state: "auto-restart".into(),
+        ..unit(4)
+    }]);
+    s.evidence.app_logs = vec![app_log(&[
+        "Traceback (most recent call last):",
+        "ModuleNotFoundError: No module named 'mian'",
+    ])];
+    s.logs.errors = vec![err(E::ConnectRefused, Some(111), "127.0.0.1:8000", "/")];
+    let d = s.run();
+    assert_eq!(d[0].kind, "backend_crash_loop");
+    assert!(!d[0].restart_helps);
+}
+
+#[test]
+fn upstream_address_mismatch() {
+    let mut s = S::new("127.0.0.1:8001");
+    s.logs.errors = vec![err(E::ConnectRefused, Some(111), "127.0.0.1:8001", "/")];
+    assert_eq!(s.top(), "upstream_address_mismatch");
+}
+
+#[test]
+fn address_family_mismatch() {
+    let mut s = S::new("[::1]:8000");
+    s.logs.errors = vec![err(E::ConnectRefused, Some(111), "[::1]:8000", "/")];
+    s.logs.requests = vec![req(
+        200,
+        "/",
+        vec![
+            attempt("[::1]:8000", Some(502), Some(0), None),
+            attempt("127.0.0.1:8000", Some(200), Some(0), Some(1)),
+        ],
+    )];
+    assert_eq!(s.top(), "address_family_mismatch");
+}
+
+#[test]
+fn unix_socket_permission_denied() {
+    let mut s = S::new("unix:/run/app.sock");
+    s.logs.errors = vec![err(
+        E::UnixPermissionDenied,
+        Some(13),
+        "unix:/run/app.sock",
+        "/",
+    )];
+    assert_eq!(s.top(), "unix_socket_permission_denied");
+}
+
+#[test]
+fn backend_hung_when_stopped() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.evidence.backends = Fact::Known(vec![BackendProcesses {
+        backend: Some("app.service".into()),
+        master: proc(100, 'T', (10, 10)),
+        workers: Vec::new(),
+    }]);
+    s.evidence.listeners = Fact::Known(vec![listener("127.0.0.1:8000", 12, 2048)]);
+    s.evidence.probes.push(probe(
+        "127.0.0.1:8000",
+        ProbeOutcome::ReadTimeout {
+            connect_ms: 0.1,
+            after_ms: 1000.0,
+        },
+    ));
+    s.logs.errors = vec![
+        err(E::ReadTimedOut, Some(110), "127.0.0.1:8000", "/a"),
+        err(E::ReadTimedOut, Some(110), "127.0.0.1:8000", "/b"),
+    ];
+    let d = s.run();
+    assert_eq!(d[0].kind, "backend_hung");
+    assert!(d[0].restart_helps);
+}
+
+#[test]
+fn slow_endpoint_is_a_read_timeout_not_a_hang() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.evidence.probes.push(probe(
+        "127.0.0.1:8000",
+        ProbeOutcome::Response {
+            status: 200,
+            connect_ms: 0.1,
+            first_byte_ms: 1.0,
+        },
+    ));
+    s.logs.errors = vec![err(E::ReadTimedOut, Some(110), "127.0.0.1:8000", "/report")];
+    s.logs.requests = vec![req(
+        200,
+        "/",
+        vec![attempt("127.0.0.1:8000", Some(200), Some(0), Some(1))],
+    )];
+    let d = s.run();
+    assert_eq!(d[0].kind, "upstream_read_timeout");
+    assert!(!d[0].restart_helps);
+}
+
+#[test]
+fn listen_backlog_full_on_unix_socket() {
+    let mut s = S::new("unix:/run/app.sock");
+    s.backends = vec![backend(vec![Bind::Unix {
+        path: "/run/app.sock".into(),
+    }])];
+    s.evidence.listeners = Fact::Known(vec![listener("unix:/run/app.sock", 9, 8)]);
+    s.logs.errors = vec![err(E::UnixBacklogFull, Some(11), "unix:/run/app.sock", "/")];
+    assert_eq!(s.top(), "listen_backlog_full");
+}
+
+#[test]
+fn worker_killed_by_gunicorn_timeout() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.evidence.app_logs = vec![app_log(&[
+        "[2026-11-21 13:00:00 +0000] [7] [CRITICAL] WORKER TIMEOUT (pid:9)",
+        "Worker (pid:9) was sent SIGABRT!",
+    ])];
+    s.logs.errors = vec![err(E::PrematurelyClosed, None, "127.0.0.1:8000", "/slow")];
+    assert_eq!(s.top(), "worker_killed");
+}
+
+#[test]
+fn keepalive_race() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.logs.errors = vec![err(E::PrematurelyClosed, None, "127.0.0.1:8000", "/")];
+    s.logs.requests = (0..40)
+        .map(|_| {
+            req(
+                200,
+                "/",
+                vec![attempt("127.0.0.1:8000", Some(200), Some(0), Some(1))],
+            )
+        })
+        .chain([req(
+            502,
+            "/",
+            vec![attempt("127.0.0.1:8000", Some(502), Some(0), None)],
+        )])
+        .collect();
+    let d = s.run();
+    assert_eq!(d[0].kind, "keepalive_race");
+    assert!(d[0].fix.contains("keepalive_timeout 4s"), "{}", d[0].fix);
+}
+
+#[test]
+fn protocol_mismatch() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.logs.errors = vec![err(E::SslHandshakeFailed, None, "127.0.0.1:8000", "/")];
+    assert_eq!(s.top(), "upstream_protocol_mismatch");
+    let mut t = S::new("127.0.0.1:8000");
+    t.backends[0].tls = true;
+    t.logs.errors = vec![err(E::PrematurelyClosed, None, "127.0.0.1:8000", "/")];
+    assert_eq!(t.top(), "upstream_protocol_mismatch");
+}
+
+#[test]
+fn header_too_big() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.logs.errors = vec![err(E::TooBigHeader, None, "127.0.0.1:8000", "/login")];
+    assert_eq!(s.top(), "upstream_header_too_big");
+}
+
+#[test]
+fn application_error_status() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.logs.requests = vec![req(
+        502,
+        "/boom",
+        vec![attempt("127.0.0.1:8000", Some(502), Some(0), Some(3))],
+    )];
+    assert_eq!(s.top(), "application_error_status");
+}
+
+#[test]
+fn concurrency_limit() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.evidence.app_logs = vec![app_log(&["WARNING:  Exceeded concurrency limit."])];
+    s.logs.requests = vec![req(
+        503,
+        "/",
+        vec![attempt("127.0.0.1:8000", Some(503), Some(0), Some(1))],
+    )];
+    assert_eq!(s.top(), "backend_concurrency_limit");
+}
+
+#[test]
+fn client_closed_request() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.logs.requests = vec![req(
+        499,
+        "/slow",
+        vec![attempt("127.0.0.1:8000", None, Some(0), None)],
+    )];
+    assert_eq!(s.top(), "client_closed_request");
+}
+
+#[test]
+fn offline_lowers_confidence() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.logs.errors = vec![err(E::TooBigHeader, None, "127.0.0.1:8000", "/login")];
+    let live = s.run()[0].confidence;
+    let directives = parse(&s.conf).expect("parses");
+    let tree = ConfigTree {
+        files: vec![SourceFile {
+            path: PathBuf::from("/t.conf"),
+            text: s.conf.clone(),
+            directives,
+        }],
+    };
+    let nginx = NginxModel::build(&tree);
+    let offline = run(&LiveInput {
+        nginx: Some(&nginx),
+        backends: &s.backends,
+        host: &s.host,
+        evidence: &s.evidence,
+        logs: &s.logs,
+        offline: true,
+    });
+    assert!(offline[0].confidence < live);
+}
