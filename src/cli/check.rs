@@ -15,8 +15,8 @@ use super::inputs::{choose_config, load_backends, load_config};
 use super::{CheckArgs, Format};
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let choice = choose_config(args);
-    let (backends, discovered, mut notes) = load_backends(args)?;
+    let choice = choose_config(args.nginx_conf.as_deref());
+    let (backends, discovered, mut notes) = load_backends(&args.sources)?;
     notes.extend(choice.note.clone());
     let mut tree = load_config(&choice.path)?;
     let mut findings = check(&tree, &backends, discovered);

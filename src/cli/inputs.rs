@@ -9,7 +9,7 @@ use crate::gather::nginx_proc;
 use crate::model::backend::Backend;
 use crate::parse::nginx::ConfigTree;
 
-use super::CheckArgs;
+use super::BackendArgs;
 
 /// The configuration to check, and how to run `nginx -t` on it.
 pub struct ConfigChoice {
@@ -21,11 +21,11 @@ pub struct ConfigChoice {
 }
 
 /// `--nginx-conf`, else the running master's `-c`, else Debian's default.
-pub fn choose_config(args: &CheckArgs) -> ConfigChoice {
+pub fn choose_config(nginx_conf: Option<&Path>) -> ConfigChoice {
     let binary = crate::act::fix::find_nginx();
-    if let Some(p) = &args.nginx_conf {
+    if let Some(p) = nginx_conf {
         return ConfigChoice {
-            path: p.clone(),
+            path: p.to_path_buf(),
             prefix: None,
             globals: None,
             binary,
@@ -78,7 +78,7 @@ pub fn load_config(path: &Path) -> anyhow::Result<ConfigTree> {
 /// The backends: from flags and files when any is given, else discovered on this host (unless
 /// `--no-discover`). Returns them, whether they were discovered, and notes about what could not
 /// be read.
-pub fn load_backends(args: &CheckArgs) -> anyhow::Result<(Vec<Backend>, bool, Vec<String>)> {
+pub fn load_backends(args: &BackendArgs) -> anyhow::Result<(Vec<Backend>, bool, Vec<String>)> {
     let explicit =
         !args.backends.is_empty() || !args.units.is_empty() || !args.supervisord_confs.is_empty();
     if explicit {

@@ -4,6 +4,7 @@
 //! (bad flags, unreadable or malformed configuration).
 
 mod check;
+mod diagnose;
 mod inputs;
 mod logs;
 
@@ -31,6 +32,8 @@ struct Cli {
 enum Command {
     /// Static analysis of the nginx configuration against the backends' launch settings.
     Check(CheckArgs),
+    /// Name the cause of live 502/504s from nginx's logs, sockets, processes and probes.
+    Diagnose(diagnose::DiagnoseArgs),
     /// Summarise nginx access and error logs: requests, 5xx/502/504 per upstream and minute,
     /// upstream error classes, slowest and most-failing URIs.
     Logs(logs::LogsArgs),
@@ -49,12 +52,9 @@ pub enum Format {
     Sarif,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct CheckArgs {
-    /// The main nginx configuration file. Default: the running nginx master's `-c`, else
-    /// /etc/nginx/nginx.conf.
-    #[arg(long, value_name = "PATH")]
-    pub nginx_conf: Option<PathBuf>,
+/// Where the backends' launch settings come from.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BackendArgs {
     /// A backend's command line, e.g. 'uvicorn app:app --uds /run/app.sock'. Repeatable.
     /// When any backend source is given, discovery (units, supervisord, processes) is skipped.
     #[arg(long = "backend", value_name = "CMDLINE")]
@@ -65,10 +65,19 @@ pub struct CheckArgs {
     /// A supervisord configuration file with the backend's [program:x]. Repeatable.
     #[arg(long = "supervisord-conf", value_name = "FILE")]
     pub supervisord_confs: Vec<PathBuf>,
-    /// Do not discover backends (systemd units, supervisord programs, processes): check the
-    /// nginx configuration against the given backends only, e.g. in CI.
+    /// Do not discover backends (systemd units, supervisord programs, processes).
     #[arg(long)]
     pub no_discover: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The main nginx configuration file. Default: the running nginx master's `-c`, else
+    /// /etc/nginx/nginx.conf.
+    #[arg(long, value_name = "PATH")]
+    pub nginx_conf: Option<PathBuf>,
+    #[command(flatten)]
+    pub sources: BackendArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -91,6 +100,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Logs(args) => logs::run(&args),
+        Command::Diagnose(args) => diagnose::run(&args),
         Command::Parse { path } => parse(&path),
     };
     match result {

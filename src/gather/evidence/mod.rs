@@ -8,3 +8,4 @@ pub mod sockets;
 pub mod applog;
 pub mod supervisord;
 pub mod systemd;
+pub mod collect;

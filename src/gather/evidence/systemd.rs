@@ -19,7 +19,7 @@ use zbus::Connection;
 use zbus::proxy::CacheProperties;
 use zbus_systemd::systemd1::{ManagerProxy, ServiceProxy, UnitProxy};
 
-use crate::model::evidence::{AppLogLine, Fact, Unavailable};
+use crate::model::evidence::{AppLogLine, Fact, Unavailable, UnitState};
 
 /// The environment variable that overrides the system bus address.
 pub const BUS_ENV: &str = "REFLEX_SYSTEM_BUS";
@@ -80,8 +80,6 @@ pub fn units(names: &[String]) -> Fact<Vec<UnitState>> {
 pub fn journal(unit: &str, since_ms: u64, max_lines: usize) -> Fact<Vec<AppLogLine>> {
     Systemd::from_env().journal(unit, since_ms, max_lines)
 }
-
-pub use crate::model::evidence::UnitState;
 
 /// The state of each named unit, over an existing connection.
 pub async fn units_on(conn: &Connection, names: &[String]) -> zbus::Result<Vec<UnitState>> {

@@ -293,7 +293,10 @@ mod tests {
         assert_eq!(parse(&word).expect("parses")[0].args[0].len(), N * 5);
         let quoted = format!("a \"{}\";", "\\\"".repeat(N));
         assert_eq!(parse(&quoted).expect("parses")[0].args[0].len(), N);
-        let lua = format!("content_by_lua_block {{ {} }}", "t = { [1] = '}' } -- }\n".repeat(N / 4));
+        let lua = format!(
+            "content_by_lua_block {{ {} }}",
+            "t = { [1] = '}' } -- }\n".repeat(N / 4)
+        );
         assert_eq!(parse(&lua).expect("parses").len(), 1);
         let blocks = "s { l { x; } }\n".repeat(N / 2);
         assert_eq!(parse(&blocks).expect("parses").len(), N / 2);
