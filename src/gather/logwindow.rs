@@ -142,7 +142,7 @@ fn last_time(
     file.seek(SeekFrom::Start(from))?;
     let mut buf = Vec::new();
     std::io::Read::read_to_end(file, &mut buf)?;
-    Ok(buf.split(|b| *b == b'\n').rev().find_map(|l| time_of(l)))
+    Ok(buf.split(|b| *b == b'\n').rev().find_map(time_of))
 }
 
 fn read_errors(path: &Path, w: Window, out: &mut LogWindow) -> std::io::Result<(i64, i64)> {

@@ -437,7 +437,8 @@ mod tests {
 
     #[test]
     fn decodes_get_all_process_info_from_supervisord_4() {
-        // Trimmed from a real supervisord 4.2.5 answer.
+        // In the shape supervisord 4.2.5 answers (member order and types as it sends them);
+        // tests/it/supervisord.rs decodes the real thing.
         let xml = "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>\n\
             <value><struct>\n\
             <member>\n<name>description</name>\n<value><string>pid 4242, uptime 0:00:03</string></value>\n</member>\n\

@@ -306,7 +306,8 @@ mod tests {
 
     #[test]
     fn journal_json_strings_byte_arrays_and_junk() {
-        // Shapes from `journalctl -o json` of systemd 252 (fields trimmed).
+        // The shapes `journalctl -o json` (systemd 252) prints, fields trimmed; tests/it/systemd.rs
+        // reads a real journal.
         let out = br#"{"__REALTIME_TIMESTAMP":"1704164645123456","_SYSTEMD_UNIT":"app.service","MESSAGE":"Serving HTTP on 127.0.0.1 port 8080"}
 {"__REALTIME_TIMESTAMP":"1704164646000000","MESSAGE":[104,105,255,33]}
 {"__REALTIME_TIMESTAMP":"1704164647000000","MESSAGE":null}

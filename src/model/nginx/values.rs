@@ -83,9 +83,9 @@ pub fn parse_size(s: &str) -> Option<u64> {
 /// Formats a duration the way one would write it in nginx.conf: `500ms`, `4s`, `2m`.
 pub fn format_time(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 60_000 == 0 && ms >= 60_000 {
+    if ms.is_multiple_of(60_000) && ms >= 60_000 {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

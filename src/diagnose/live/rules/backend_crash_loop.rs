@@ -37,14 +37,14 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         };
         let mut signals = 0;
         let mut evidence = Ctx::samples(&events);
-        if let Some(u) = ctx.unit(b) {
-            if u.n_restarts >= 2 || u.sub_state == "auto-restart" || u.result == "start-limit-hit" {
-                signals += 2;
-                evidence.push(format!(
-                    "unit {}: {}/{}, NRestarts={}, result {}",
-                    u.unit, u.active_state, u.sub_state, u.n_restarts, u.result
-                ));
-            }
+        if let Some(u) = ctx.unit(b)
+            && (u.n_restarts >= 2 || u.sub_state == "auto-restart" || u.result == "start-limit-hit")
+        {
+            signals += 2;
+            evidence.push(format!(
+                "unit {}: {}/{}, NRestarts={}, result {}",
+                u.unit, u.active_state, u.sub_state, u.n_restarts, u.result
+            ));
         }
         if let Some(p) = ctx.program(b)
             && matches!(
