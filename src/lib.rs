@@ -19,3 +19,6 @@ pub mod gather;
 pub mod model;
 pub mod parse;
 pub mod report;
+
+#[cfg(test)]
+mod test_support;

@@ -4,7 +4,7 @@
 pub mod backends;
 pub mod evidence;
 pub mod host;
-pub mod logwindow;
 pub mod logs;
+pub mod logwindow;
 pub mod nginx_conf;
 pub mod nginx_proc;

@@ -2,52 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::edit::unified_diff;
 use super::*;
-use crate::model::backend::{Backend, Bind, RunAs, Server, Source};
+use crate::model::backend::{Backend, Bind, RunAs, Server};
 use crate::model::host::{HostFacts, PathComponent, PathFacts, UserFacts};
-use crate::parse::nginx::{SourceFile, parse};
-
-fn tree(text: &str) -> ConfigTree {
-    let directives = parse(text).expect("test config parses");
-    ConfigTree {
-        files: vec![SourceFile {
-            path: PathBuf::from("/t/nginx.conf"),
-            text: text.into(),
-            directives,
-        }],
-    }
-}
-
-fn backend(server: Server, binds: Vec<Bind>, keepalive: u64) -> Backend {
-    Backend {
-        name: "--backend #1".into(),
-        source: Source::Flag { index: 0 },
-        server,
-        argv: vec!["uvicorn".into(), "main:app".into()],
-        app: Some("main:app".into()),
-        binds,
-        keepalive: Duration::from_secs(keepalive),
-        keepalive_explicit: true,
-        worker_timeout: None,
-        graceful_timeout: None,
-        backlog: 2048,
-        workers: 1,
-        limit_concurrency: None,
-        max_requests: None,
-        max_requests_jitter: None,
-        proxy_headers: true,
-        forwarded_allow_ips: None,
-        tls: false,
-        root_path: None,
-        working_directory: None,
-        run_as: RunAs::default(),
-        unparsed: Vec::new(),
-    }
-}
+use crate::test_support::{backend, tree};
 
 fn tcp(host: &str, port: u16) -> Bind {
     Bind::Tcp {

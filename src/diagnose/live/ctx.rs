@@ -183,7 +183,10 @@ impl<'a> Ctx<'a> {
             .map(|e| format!("error.log: {}", e.line))
             .collect();
         if events.len() > 3 {
-            out.push(format!("… {} such lines in the window in all", events.len()));
+            out.push(format!(
+                "… {} such lines in the window in all",
+                events.len()
+            ));
         }
         out
     }

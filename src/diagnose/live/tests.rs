@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::model::backend::{Backend, Bind, RunAs, Server, Source};
+use crate::model::backend::{Backend, Bind, Server, Source};
 use crate::model::evidence::{
     AppLog, AppLogLine, BackendProcesses, Evidence, Fact, Listener, ProbeOutcome, ProcessInfo,
     UnitState,
@@ -14,6 +14,7 @@ use crate::model::logs::{AccessEvent, Attempt, ErrorEvent, LogWindow, UpstreamEr
 use crate::model::nginx::NginxModel;
 use crate::parse::nginx::{ConfigTree, SourceFile, parse};
 
+/// A uvicorn backend run by the unit `app.service`.
 fn backend(binds: Vec<Bind>) -> Backend {
     Backend {
         name: "app.service".into(),
@@ -22,26 +23,9 @@ fn backend(binds: Vec<Bind>) -> Backend {
             path: "/etc/systemd/system/app.service".into(),
             line: 5,
         },
-        server: Server::Uvicorn,
-        argv: vec!["uvicorn".into(), "main:app".into()],
-        app: Some("main:app".into()),
-        binds,
         keepalive: Duration::from_secs(5),
         keepalive_explicit: false,
-        worker_timeout: None,
-        graceful_timeout: None,
-        backlog: 2048,
-        workers: 1,
-        limit_concurrency: None,
-        max_requests: None,
-        max_requests_jitter: None,
-        proxy_headers: true,
-        forwarded_allow_ips: None,
-        tls: false,
-        root_path: None,
-        working_directory: None,
-        run_as: RunAs::default(),
-        unparsed: Vec::new(),
+        ..crate::test_support::backend(Server::Uvicorn, binds, 5)
     }
 }
 

@@ -6,6 +6,6 @@ pub mod procs;
 pub mod sockets;
 
 pub mod applog;
+pub mod collect;
 pub mod supervisord;
 pub mod systemd;
-pub mod collect;

@@ -1,19 +1,7 @@
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::parse::nginx::{ConfigTree, SourceFile, parse};
-
-fn tree(text: &str) -> ConfigTree {
-    let directives = parse(text).expect("test config parses");
-    ConfigTree {
-        files: vec![SourceFile {
-            path: PathBuf::from("/t/nginx.conf"),
-            text: text.into(),
-            directives,
-        }],
-    }
-}
+use crate::test_support::tree;
 
 const CONF: &str = r#"
 user www-data;
