@@ -635,3 +635,34 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn without_nginx_conf_it_checks_the_running_masters_configuration() {
+    let a = tempdir();
+    let nginx = crate::harness::nginx::Nginx::builder(&a.path().join("n"))
+        .server("location / { proxy_pass http://127.0.0.1:9; }")
+        .start();
+    let out = reflex()
+        .args(["check", "--format", "json", "--no-discover"])
+        .output()
+        .expect("run");
+    let json: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let chosen = json["nginx_conf"].as_str().unwrap_or_default().to_string();
+    // Other tests may run their own nginx at the same time: reflex must have picked one of the
+    // running masters' -c files, and says so when there are several.
+    let masters: Vec<String> = std::fs::read_dir("/proc")
+        .expect("proc")
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("nginx: master process"))
+        .collect();
+    assert!(
+        masters.iter().any(|m| m.contains(&chosen)),
+        "{chosen} not among {masters:?}"
+    );
+    if masters.len() == 1 {
+        assert_eq!(chosen, nginx.conf().display().to_string());
+    }
+    assert!(chosen != "/etc/nginx/nginx.conf");
+}
