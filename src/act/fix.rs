@@ -57,11 +57,12 @@ fn io<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
-/// Applies the auto fixes of `findings`, backing files up under `backup_root`.
+/// Applies the auto fixes of `findings`, copying each file it changes to `backup_dir` (under
+/// its absolute path) first.
 pub fn apply_fixes(
     tree: &ConfigTree,
     findings: &[Finding],
-    backup_root: &Path,
+    backup_dir: &Path,
     nginx: Option<&NginxTest>,
 ) -> Result<Outcome, FixError> {
     let edits: Vec<Edit> = findings
@@ -92,11 +93,7 @@ pub fn apply_fixes(
         outcome.skipped += skipped.len();
         plan.push((src.path.clone(), new));
     }
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let backup_dir = backup_root.join(format!("{stamp}-{}", std::process::id()));
+    let backup_dir = backup_dir.to_path_buf();
     let mut backups = Vec::new();
     for (path, _) in &plan {
         let abs = std::path::absolute(path).map_err(io("resolve", path))?;
@@ -171,6 +168,15 @@ pub fn find_nginx() -> Option<PathBuf> {
         .chain([PathBuf::from("/usr/sbin")])
         .map(|d| d.join("nginx"))
         .find(|p| p.is_file())
+}
+
+/// A fresh backup directory for one `--fix` run under `root`: `<unix time>-<pid>`.
+pub fn backup_dir_for_run(root: &Path) -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    root.join(format!("{stamp}-{}", std::process::id()))
 }
 
 /// Where backups go by default: `/var/backups/reflex` when writable (root), else

@@ -4,7 +4,10 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use crate::act::fix::{apply_fixes, default_backup_root};
+use crate::act::fix::{apply_fixes, backup_dir_for_run, default_backup_root};
+
+/// How many times `--fix` re-checks and fixes again.
+const MAX_FIX_PASSES: usize = 3;
 use crate::diagnose::check::{CheckInput, run as run_rules};
 use crate::diagnose::finding::Finding;
 use crate::gather::host;
@@ -22,39 +25,42 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let mut findings = check(&tree, &backends, discovered);
 
     if args.fix {
-        let root = args.backup_dir.clone().unwrap_or_else(default_backup_root);
+        let run_dir =
+            backup_dir_for_run(&args.backup_dir.clone().unwrap_or_else(default_backup_root));
         let test = choice.nginx_test();
-        let outcome = apply_fixes(&tree, &findings, &root, test.as_ref())?;
-        if outcome.changed.is_empty() {
-            notes.push("--fix: nothing to apply automatically".into());
-        } else {
+        // A fix can make another one apply (a keep-alive made effective can now race), so fix
+        // until nothing safe is left, a few passes at most.
+        for pass in 1..=MAX_FIX_PASSES {
+            let dir = run_dir.join(format!("pass-{pass}"));
+            let outcome = apply_fixes(&tree, &findings, &dir, test.as_ref())?;
+            if outcome.changed.is_empty() {
+                if pass == 1 {
+                    notes.push("--fix: nothing to apply automatically".into());
+                }
+                break;
+            }
             let files = outcome
                 .changed
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ");
-            let backup = outcome
-                .backup_dir
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
+            let backup = dir.display();
             match outcome.validated {
-                Some(true) => notes.push(format!("--fix: rewrote {files}; `nginx -t` passed; originals in {backup}")),
-                Some(false) => notes.push(format!(
-                    "--fix: `nginx -t` rejected the fixed configuration, originals restored (copies in {backup}): {}",
-                    outcome.nginx_output
-                )),
-                None => notes.push(format!("--fix: rewrote {files} (nginx not installed: not validated); originals in {backup}")),
+                Some(true) => notes.push(format!("--fix pass {pass}: rewrote {files}; `nginx -t` passed; previous versions in {backup}")),
+                Some(false) => {
+                    anyhow::bail!(
+                        "--fix pass {pass}: `nginx -t` rejected the fixed configuration, the files are restored (copies in {backup}): {}",
+                        outcome.nginx_output
+                    )
+                }
+                None => notes.push(format!("--fix pass {pass}: rewrote {files} (nginx not installed: not validated); previous versions in {backup}")),
             }
             if outcome.skipped > 0 {
                 notes.push(format!(
-                    "--fix: {} overlapping edits left for a second run",
+                    "--fix: {} overlapping edits left for another run",
                     outcome.skipped
                 ));
-            }
-            if outcome.validated == Some(false) {
-                anyhow::bail!("{}", notes.last().cloned().unwrap_or_default());
             }
             tree = load_config(&choice.path)?;
             findings = check(&tree, &backends, discovered);

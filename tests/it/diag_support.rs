@@ -247,6 +247,12 @@ impl Report {
     /// Asserts the top finding's kind (and `restart_helps` when given) and exit 1, with what
     /// reflex said instead when it did not.
     pub fn expect_top(&self, kind: &str, restart_helps: Option<bool>, live: &str) {
+        eprintln!(
+            "[diagnose] want {kind}: exit {:?} in {:?}, ranking {:?}",
+            self.code,
+            self.elapsed,
+            self.ranking()
+        );
         assert!(
             self.json.is_some(),
             "stdout is not JSON\n{}\n--- the live fault ---\n{live}",
@@ -291,7 +297,9 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<std::process::Outpu
     while !handle.is_finished() {
         if Instant::now() > deadline {
             // Not reaped yet (the waiter has not returned), so the PID is still reflex's.
-            let _ = Command::new("kill").args(["-s", "KILL", "--", &pid]).status();
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &pid])
+                .status();
             let _ = handle.join();
             return Err(format!("reflex diagnose did not finish in {limit:?}"));
         }
@@ -317,7 +325,7 @@ pub fn copy_apps(dir: &Path, diag_files: &[&str]) {
 
 /// A uvicorn serving another module than the harness's `app:app`, on `dir/app.sock`.
 pub struct ModuleApp {
-    proc: Proc,
+    _proc: Proc,
     argv: Vec<String>,
     uds: PathBuf,
     dir: PathBuf,
@@ -348,16 +356,13 @@ impl ModuleApp {
                     == 200
         });
         let app = ModuleApp {
-            proc,
+            _proc: proc,
             argv,
             uds,
             dir: dir.to_path_buf(),
         };
         assert!(up, "{module} did not start:\n{}", app.log_text());
         app
-    }
-    pub fn pid(&self) -> u32 {
-        self.proc.pid()
     }
     pub fn uds(&self) -> &Path {
         &self.uds
@@ -391,7 +396,8 @@ impl Supervisord {
     /// Starts supervisord with `[program:web]` running `command` in `dir`; `options` are more
     /// `key=value` lines of the program section.
     pub fn start(dir: &Path, command: &str, options: &str) -> Supervisord {
-        let bin = std::env::var("REFLEX_SUPERVISORD").unwrap_or_else(|_| "/usr/bin/supervisord".into());
+        let bin =
+            std::env::var("REFLEX_SUPERVISORD").unwrap_or_else(|_| "/usr/bin/supervisord".into());
         assert!(
             Path::new(&bin).exists(),
             "supervisord not found at {bin} (apt-get install -y supervisor)"

@@ -4,6 +4,8 @@
 
 mod backends;
 mod check_rules;
+mod diag_support;
+mod diagnose_faults;
 mod evidence;
 mod harness;
 mod logs;

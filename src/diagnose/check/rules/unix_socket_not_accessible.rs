@@ -160,11 +160,12 @@ fn first_denial(components: &[PathComponent], w: &Worker) -> Option<Denial> {
 
 fn explain(input: &CheckInput<'_>, d: &Denial, w: &Worker, socket: &Path) -> (String, String) {
     let c = &d.component;
+    // Never advise joining root's group: that grants far more than one socket.
     let group = input
         .host
         .groups
         .iter()
-        .find(|(_, g)| **g == Some(c.gid))
+        .find(|(_, g)| **g == Some(c.gid) && c.gid != 0)
         .map(|(n, _)| n.clone());
     let join = group
         .map(|g| {
