@@ -142,8 +142,8 @@ impl Diagnose {
         self.wrap = wrap;
         self
     }
-    /// Run it as `nobody:nogroup` without supplementary groups.
-    pub fn as_nobody(mut self) -> Diagnose {
+    /// Run it as `nobody:nogroup` without supplementary groups (setpriv).
+    pub fn unprivileged(mut self) -> Diagnose {
         self.as_nobody = true;
         self
     }
@@ -394,7 +394,8 @@ pub struct Supervisord {
 
 impl Supervisord {
     /// Starts supervisord with `[program:web]` running `command` in `dir`; `options` are more
-    /// `key=value` lines of the program section.
+    /// `key=value` lines of the program section (its logs go to `web.{out,err}.log` unless
+    /// they set `*_logfile=`).
     pub fn start(dir: &Path, command: &str, options: &str) -> Supervisord {
         let bin =
             std::env::var("REFLEX_SUPERVISORD").unwrap_or_else(|_| "/usr/bin/supervisord".into());
@@ -423,11 +424,14 @@ environment=PYTHONUNBUFFERED=\"1\",PYTHONDONTWRITEBYTECODE=\"1\"
 autostart=true
 autorestart=true
 stopwaitsecs=2
-stdout_logfile=%(here)s/web.out.log
-stderr_logfile=%(here)s/web.err.log
-{options}
+{logs}{options}
 ",
-            dir = dir.display()
+            dir = dir.display(),
+            logs = if options.contains("_logfile=") {
+                ""
+            } else {
+                "stdout_logfile=%(here)s/web.out.log\nstderr_logfile=%(here)s/web.err.log\n"
+            },
         );
         let conf = write(dir, "supervisord.conf", &text);
         let ep = endpoint_from_conf(&text, dir).expect("supervisord endpoint");

@@ -71,6 +71,19 @@ fn backend_down() {
 /// and supervisord restarts it until it gives up (BACKOFF, then FATAL). nginx: 111 only.
 #[test]
 fn backend_crash_loop_uvicorn_under_supervisord() {
+    uvicorn_crash_loop("");
+}
+
+/// The same with the program's output discarded (`*_logfile=NONE`): supervisord's BACKOFF/FATAL
+/// alone must still outrank `backend_down` (a restart does not help). Today the crash-loop rule
+/// scores 0.85 without a start-up error line and backend_down 0.9, so backend_down comes first.
+#[test]
+#[ignore = "engine: backend_crash_loop 0.85 < backend_down 0.9 without app-log lines; see the diagnose report"]
+fn backend_crash_loop_without_program_logs() {
+    uvicorn_crash_loop("stdout_logfile=NONE\nstderr_logfile=NONE\n");
+}
+
+fn uvicorn_crash_loop(logs_options: &str) {
     let tmp = shared_tempdir();
     let dir = tmp.path().join("app");
     copy_apps(&dir, &["broken_import.py"]);
@@ -81,7 +94,8 @@ fn backend_crash_loop_uvicorn_under_supervisord() {
         uvicorn.display()
     );
     // startsecs above the import time: every start counts as a failure, so BACKOFF follows.
-    let sv = Supervisord::start(&dir, &command, "startsecs=5\nstartretries=3\n");
+    let options = format!("startsecs=5\nstartretries=3\n{logs_options}");
+    let sv = Supervisord::start(&dir, &command, &options);
     let target = format!("http://127.0.0.1:{port}");
     let n = nginx(&tmp.path().join("nginx"), "", &proxy(&target, "")).start();
     let state = sv.wait_state(&["BACKOFF", "FATAL"], Duration::from_secs(40));
@@ -122,8 +136,11 @@ fn backend_crash_loop_gunicorn_binds_then_workers_fail() {
         sleep(Duration::from_millis(100));
     }
     assert!(codes.iter().all(|&c| c == 502), "{codes:?}\n{}", logs(&n));
-    let log = std::fs::read_to_string(dir.join("web.err.log")).unwrap_or_default();
-    assert!(log.contains("Worker failed to boot"), "{log}");
+    let log = || std::fs::read_to_string(dir.join("web.err.log")).unwrap_or_default();
+    let failed = wait_until(Duration::from_secs(15), || {
+        log().contains("Worker failed to boot")
+    });
+    assert!(failed, "{}", log());
     let state = sv.web().map(|p| p.state);
     eprintln!(
         "[crash loop gunicorn] {} requests in {:?}; state {state:?}; refused {} reset {} closed {}",
@@ -207,7 +224,7 @@ fn unix_socket_permission_denied() {
 /// `--backlog 2` the unix socket's accept queue fills and nginx gets EAGAIN at once.
 #[test]
 fn listen_backlog_full() {
-    const SPIN_S: u64 = 10;
+    const SPIN_S: u64 = 5;
     let tmp = shared_tempdir();
     let app = ModuleApp::start(
         &tmp.path().join("app"),
@@ -538,7 +555,7 @@ fn unprivileged_still_names_the_cause() {
     let (app, n) = backend_down_stack(tmp.path());
     let r = Diagnose::new(&n.conf())
         .backend(&app.cmdline())
-        .as_nobody()
+        .unprivileged()
         .run(tmp.path());
     r.expect_top("backend_down", Some(true), &logs(&n));
     assert!(

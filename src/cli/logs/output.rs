@@ -78,7 +78,7 @@ pub fn json(r: &Report) -> Value {
             "skipped_before_window": a.skipped_before,
             "upstreams": upstreams,
             "minutes": minutes,
-            "minutes_dropped": a.minutes_dropped,
+            "minutes_dropped": a.minutes_dropped(),
             "slowest": slowest,
             "failing": failing,
         }), CountsJson::from(a.total)),

@@ -247,6 +247,7 @@ impl AccessFormat {
         }
         let mut pos = self.prefix.len();
         let n = n.min(self.fields.len());
+        spans.reserve(n);
         for (i, f) in self.fields[..n].iter().enumerate() {
             let last = i + 1 == self.fields.len();
             let end = if last {
@@ -273,7 +274,7 @@ impl AccessFormat {
         let json_quote = self.escape == Escape::Json && first == b'"';
         let mut at = from;
         loop {
-            let i = at + memchr::memchr(first, &line[at..])?;
+            let i = at + find_byte(first, &line[at..])?;
             let ok = line[i..].starts_with(lit)
                 && !(list && list_separator(line, i))
                 && !(json_quote && escaped(line, from, i));
@@ -283,6 +284,36 @@ impl AccessFormat {
             at = i + 1;
         }
     }
+}
+
+/// The first `b` in `hay`. Fields are short (most end within a few dozen bytes), so this
+/// looks through the first 64 bytes eight at a time in registers (no call, no setup), and
+/// leaves longer fields to `memchr`'s vector search.
+#[inline]
+pub(crate) fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pat = LO.wrapping_mul(u64::from(b));
+    let head = &hay[..hay.len().min(64)];
+    let mut chunks = head.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) ^ pat;
+        // A zero byte of `w` is a match. The lowest flagged byte is always a true match (a
+        // borrow only runs upwards), and the bytes are little-endian, so it is the first.
+        let z = w.wrapping_sub(LO) & !w & HI;
+        if z != 0 {
+            return Some(at + (z.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    if let Some(k) = chunks.remainder().iter().position(|&c| c == b) {
+        return Some(at + k);
+    }
+    if hay.len() <= 64 {
+        return None;
+    }
+    memchr::memchr(b, &hay[64..]).map(|k| k + 64)
 }
 
 /// Whether the space at `i` belongs to `, ` or ` : ` inside an upstream list.

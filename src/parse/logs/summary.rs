@@ -46,6 +46,14 @@ impl Counts {
             self.s504 += u64::from(s == 504);
         }
     }
+
+    #[inline]
+    fn merge(&mut self, o: Counts) {
+        self.requests += o.requests;
+        self.s5xx += o.s5xx;
+        self.s502 += o.s502;
+        self.s504 += o.s504;
+    }
 }
 
 /// A fast, non-cryptographic hasher for short byte keys (FxHash's multiply-rotate); the keys
@@ -102,13 +110,107 @@ pub struct AccessSummary {
     upstreams: Vec<(Box<[u8]>, Counts)>,
     upstream_index: FxMap<u32>,
     /// Per minute (Unix minute), by `$status`.
-    minutes: BTreeMap<i64, Counts>,
-    pub minutes_dropped: u64,
+    minutes: Minutes,
+    /// The last upstreams seen, looked up before the hash map: most lines name one of a few.
+    recent: [Recent; RECENT],
     failing: FxMap<(Counts, u64)>,
     failing_floor: u64,
     slowest: Vec<Slow>,
     last_time: ([u8; 32], usize, i64),
-    discard: Counts,
+}
+
+/// Per-minute counts, bounded by [`MINUTE_CAP`]. Lines come in time order, so the current
+/// minute is counted apart (`hot`) and merged into the map only when the minute changes: the
+/// same result as adding each line to the map, without a map lookup per line.
+#[derive(Debug, Clone, Default)]
+struct Minutes {
+    map: BTreeMap<i64, Counts>,
+    dropped: u64,
+    hot: Option<(i64, Counts)>,
+}
+
+impl Minutes {
+    #[inline]
+    fn add(&mut self, m: i64, st: Option<u16>) {
+        match &mut self.hot {
+            Some((h, c)) if *h == m => c.add(st),
+            _ => {
+                self.flush();
+                let mut c = Counts::default();
+                c.add(st);
+                self.hot = Some((m, c));
+            }
+        }
+    }
+
+    /// Moves the hot minute into the map.
+    fn flush(&mut self) {
+        let Some((m, c)) = self.hot.take() else {
+            return;
+        };
+        if self.map.len() >= MINUTE_CAP
+            && !self.map.contains_key(&m)
+            && let Some((&oldest, _)) = self.map.first_key_value()
+        {
+            if m < oldest {
+                // Older than everything kept: count it nowhere rather than evict newer data
+                // (each such line counts as dropped).
+                self.dropped += c.requests;
+                return;
+            }
+            self.map.remove(&oldest);
+            self.dropped += 1;
+        }
+        self.map.entry(m).or_default().merge(c);
+    }
+
+    /// The minutes with the hot one merged in.
+    fn settled(&self) -> std::borrow::Cow<'_, Minutes> {
+        if self.hot.is_none() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut m = self.clone();
+        m.flush();
+        std::borrow::Cow::Owned(m)
+    }
+}
+
+/// Entries in the recent-upstream cache.
+const RECENT: usize = 8;
+
+/// A recently seen upstream address: its length and first and last 8 bytes (which together
+/// are the whole address when it is at most 16 bytes long), and its index.
+#[derive(Debug, Clone, Copy)]
+struct Recent {
+    len: u32,
+    head: u64,
+    tail: u64,
+    index: u32,
+}
+
+impl Default for Recent {
+    fn default() -> Self {
+        Recent {
+            len: u32::MAX,
+            head: 0,
+            tail: 0,
+            index: 0,
+        }
+    }
+}
+
+impl Recent {
+    #[inline]
+    fn key(b: &[u8]) -> (u32, u64, u64) {
+        let word = |c: &[u8]| c.iter().rev().fold(0u64, |w, &x| (w << 8) | u64::from(x));
+        let (head, tail) = if b.len() >= 8 {
+            let w = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+            (w(&b[..8]), w(&b[b.len() - 8..]))
+        } else {
+            (word(b), 0)
+        };
+        (b.len().min(u32::MAX as usize) as u32, head, tail)
+    }
 }
 
 /// Feeds access-log lines of one format into an [`AccessSummary`].
@@ -167,7 +269,7 @@ impl AccessSummary {
         let st = rec.status();
         self.total.add(st);
         if let Some(t) = time {
-            self.minute(t.div_euclid(60)).add(st);
+            self.minutes.add(t.div_euclid(60), st);
         }
         if let (Some(addrs), Some(statuses)) = (rec.upstream_addr(), rec.upstream_status()) {
             let mut statuses = statuses.map(|s| status(s.value));
@@ -177,13 +279,26 @@ impl AccessSummary {
                 self.upstreams[i].1.add(s);
             }
         }
+        // The URI is looked at only for a failure or a request slower than the slowest kept.
+        let failed = st.is_some_and(|s| s >= 500);
+        let ms = rec.request_time_ms().filter(|&ms| !self.below_slowest(ms));
+        if !failed && ms.is_none() {
+            return;
+        }
         let Some(req) = rec.request() else { return };
-        if let Some(ms) = rec.request_time_ms() {
-            self.slow(req.path(), ms, time);
+        let path = req.path();
+        if let Some(ms) = ms {
+            self.slow(path, ms, time);
         }
-        if st.is_some_and(|s| s >= 500) {
-            self.fail(req.path(), st);
+        if failed {
+            self.fail(path, st);
         }
+    }
+
+    /// Whether `ms` cannot enter the slowest list.
+    #[inline]
+    fn below_slowest(&self, ms: u32) -> bool {
+        self.slowest.len() >= SLOWEST && self.slowest.last().is_some_and(|s| ms <= s.max_ms)
     }
 
     /// The record's time; `$time_local` is parsed once per distinct value (once a second).
@@ -204,24 +319,33 @@ impl AccessSummary {
         Some(t)
     }
 
-    fn minute(&mut self, m: i64) -> &mut Counts {
-        if self.minutes.len() >= MINUTE_CAP
-            && !self.minutes.contains_key(&m)
-            && let Some((&oldest, _)) = self.minutes.first_key_value()
-        {
-            if m < oldest {
-                // Older than everything kept: count it nowhere rather than evict newer data.
-                self.minutes_dropped += 1;
-                self.discard = Counts::default();
-                return &mut self.discard;
+    #[inline]
+    fn upstream(&mut self, addr: &[u8]) -> usize {
+        let (len, head, tail) = Recent::key(addr);
+        for r in &self.recent {
+            if r.len == len
+                && r.head == head
+                && r.tail == tail
+                && (len <= 16 || *self.upstreams[r.index as usize].0 == *addr)
+            {
+                return r.index as usize;
             }
-            self.minutes.remove(&oldest);
-            self.minutes_dropped += 1;
         }
-        self.minutes.entry(m).or_default()
+        let i = self.upstream_slow(addr);
+        // An address counted under `(other)` is not cached: its key is not the address.
+        if *self.upstreams[i].0 == *addr {
+            self.recent.rotate_right(1);
+            self.recent[0] = Recent {
+                len,
+                head,
+                tail,
+                index: i as u32,
+            };
+        }
+        i
     }
 
-    fn upstream(&mut self, addr: &[u8]) -> usize {
+    fn upstream_slow(&mut self, addr: &[u8]) -> usize {
         if let Some(&i) = self.upstream_index.get(addr) {
             return i as usize;
         }
@@ -302,7 +426,20 @@ impl AccessSummary {
 
     /// Per minute (Unix minute), oldest first.
     pub fn minutes(&self) -> impl Iterator<Item = (i64, Counts)> + '_ {
-        self.minutes.iter().map(|(m, c)| (*m, *c))
+        let v: Vec<(i64, Counts)> = self
+            .minutes
+            .settled()
+            .map
+            .iter()
+            .map(|(m, c)| (*m, *c))
+            .collect();
+        v.into_iter()
+    }
+
+    /// Lines whose minute was not kept: older than all [`MINUTE_CAP`] minutes kept, plus one
+    /// per minute evicted to make room.
+    pub fn minutes_dropped(&self) -> u64 {
+        self.minutes.settled().dropped
     }
 
     /// The slowest URI paths, slowest first.

@@ -77,12 +77,19 @@ fn failing_uris_stay_bounded() {
 fn minutes_stay_bounded() {
     let mut sum = AccessSummary::default();
     for m in 0..(MINUTE_CAP as i64 + 10) {
-        sum.minute(m).add(Some(200));
+        sum.minutes.add(m, Some(200));
+        sum.minutes.add(m, Some(502));
     }
-    sum.minute(0).add(Some(200));
-    assert_eq!(sum.minutes.len(), MINUTE_CAP);
-    assert_eq!(sum.minutes_dropped, 11);
-    assert_eq!(sum.minutes().next().map(|(m, _)| m), Some(10));
+    // Two lines of a minute older than all kept: both dropped.
+    sum.minutes.add(0, Some(200));
+    sum.minutes.add(0, Some(200));
+    assert_eq!(sum.minutes().count(), MINUTE_CAP);
+    assert_eq!(sum.minutes_dropped(), 12);
+    sum.minutes.flush();
+    assert_eq!(sum.minutes.map.len(), MINUTE_CAP);
+    assert_eq!(sum.minutes_dropped(), 12);
+    let first = sum.minutes().next().expect("a minute");
+    assert_eq!((first.0, first.1.requests, first.1.s502), (10, 2, 1));
 }
 
 #[test]
@@ -100,4 +107,207 @@ fn error_classes() {
     assert_eq!(classes["server_temporarily_disabled"], 3);
     let ups = sum.upstreams();
     assert!(ups.iter().any(|(a, _)| *a == b"pair"));
+}
+
+/// One generated line and what it means, for the reference computation.
+struct Gen {
+    line: String,
+    /// None: a malformed line.
+    rec: Option<GenRec>,
+}
+
+struct GenRec {
+    time: i64,
+    status: u16,
+    path: String,
+    ms: u32,
+    /// (address, that attempt's status).
+    attempts: Vec<(String, Option<u16>)>,
+}
+
+/// A deterministic log in the extended format: retries, upstream groups, requests without
+/// an upstream, a unix socket, long addresses that share their first and last 8 bytes, more
+/// distinct upstreams than [`UPSTREAM_CAP`], query strings, malformed lines, 25 minutes.
+fn generate(n: usize) -> Vec<Gen> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = move |k: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % k
+    };
+    let pool = [
+        "10.0.0.11:8000",
+        "10.0.0.12:8000",
+        "10.0.0.13:8000",
+        "unix:/run/app.sock",
+        "unix:/run/app/a/backend.sock",
+        "unix:/run/app/b/backend.sock",
+        "[::1]:8000",
+    ];
+    let base = 1_795_266_000i64; // 21/Nov/2026:13:00:00 +0000
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        if rnd(100) < 3 {
+            out.push(Gen {
+                line: format!("garbage line {i}"),
+                rec: None,
+            });
+            continue;
+        }
+        let time = base + (i as i64) * 3 / 10;
+        let status = [200, 200, 200, 200, 200, 200, 502, 504, 500, 404, 499][rnd(11) as usize];
+        let pick = |r: u64| pool[r as usize % pool.len()].to_string();
+        let kind = rnd(100);
+        let attempts: Vec<(String, Option<u16>)> = if kind < 8 {
+            vec![(pick(rnd(7)), Some(502)), (pick(rnd(7)), Some(status))]
+        } else if kind < 11 {
+            vec![(pick(rnd(7)), Some(504)), (pick(rnd(7)), Some(status))]
+        } else if kind < 15 {
+            vec![("-".to_string(), None)]
+        } else if kind < 18 {
+            let k = rnd(3000);
+            vec![(format!("10.1.{}.{}:8000", k / 256, k % 256), Some(status))]
+        } else {
+            vec![(pick(rnd(7)), Some(status))]
+        };
+        let sep = if kind >= 8 && kind < 11 { " : " } else { ", " };
+        let addrs: Vec<&str> = attempts.iter().map(|a| a.0.as_str()).collect();
+        let stats: Vec<String> = attempts
+            .iter()
+            .map(|a| a.1.map_or("-".to_string(), |s| s.to_string()))
+            .collect();
+        let times: Vec<&str> = attempts.iter().map(|_| "0.001").collect();
+        let ms = ((i as u64 * 7919) % 100_000) as u32;
+        let path = format!("/api/items/{}", rnd(300));
+        let uri = if rnd(3) == 0 {
+            format!("{path}?page={}", rnd(9))
+        } else {
+            path.clone()
+        };
+        let (h, m, s) = ((time / 3600) % 24, (time / 60) % 60, time % 60);
+        let line = format!(
+            "10.2.3.{} - - [21/Nov/2026:{h:02}:{m:02}:{s:02} +0000] \"GET {uri} HTTP/1.1\" \
+             {status} {} \"-\" \"Mozilla/5.0 (X11) t/{i}\" {} {} {} {} {} {}.{:03}",
+            i % 256,
+            rnd(5000),
+            addrs.join(sep),
+            stats.join(sep),
+            times.join(sep),
+            times.join(sep),
+            times.join(sep),
+            ms / 1000,
+            ms % 1000
+        );
+        out.push(Gen {
+            line,
+            rec: Some(GenRec {
+                time,
+                status,
+                path,
+                ms,
+                attempts,
+            }),
+        });
+    }
+    out
+}
+
+fn counts_of(c: &mut Counts, st: Option<u16>) {
+    c.requests += 1;
+    if let Some(s) = st.filter(|s| *s >= 500) {
+        c.s5xx += 1;
+        c.s502 += u64::from(s == 502);
+        c.s504 += u64::from(s == 504);
+    }
+}
+
+/// The optimised summary equals a plain computation from the generator's own records.
+fn check_against_reference(n: usize, since: Option<i64>) {
+    let gen = generate(n);
+    let lines: Vec<&str> = gen.iter().map(|g| g.line.as_str()).collect();
+    let sum = feed_ext(&lines, since);
+
+    let mut total = Counts::default();
+    let mut malformed = 0;
+    let mut skipped = 0;
+    let mut ups: Vec<(String, Counts)> = Vec::new();
+    let mut minutes: BTreeMap<i64, Counts> = BTreeMap::new();
+    let mut max_ms: HashMap<String, (u32, i64)> = HashMap::new();
+    let mut failing: HashMap<String, Counts> = HashMap::new();
+    for g in &gen {
+        let Some(r) = &g.rec else {
+            malformed += 1;
+            continue;
+        };
+        if since.is_some_and(|s| r.time < s) {
+            skipped += 1;
+            continue;
+        }
+        counts_of(&mut total, Some(r.status));
+        counts_of(minutes.entry(r.time.div_euclid(60)).or_default(), Some(r.status));
+        for (a, st) in &r.attempts {
+            let key = if ups.iter().any(|(k, _)| k == a) || ups.len() < UPSTREAM_CAP {
+                a.as_str()
+            } else {
+                "(other)"
+            };
+            match ups.iter_mut().find(|(k, _)| k == key) {
+                Some((_, c)) => counts_of(c, *st),
+                None => {
+                    let mut c = Counts::default();
+                    counts_of(&mut c, *st);
+                    ups.push((key.to_string(), c));
+                }
+            }
+        }
+        let e = max_ms.entry(r.path.clone()).or_insert((r.ms, r.time));
+        if r.ms > e.0 {
+            *e = (r.ms, r.time);
+        }
+        if r.status >= 500 {
+            counts_of(failing.entry(r.path.clone()).or_default(), Some(r.status));
+        }
+    }
+    assert!(ups.len() > UPSTREAM_CAP, "the cap is exercised");
+
+    assert_eq!(sum.total, total);
+    assert_eq!(sum.malformed, malformed);
+    assert_eq!(sum.skipped_before, skipped);
+    let mut want_ups: Vec<(&[u8], Counts)> = ups.iter().map(|(a, c)| (a.as_bytes(), *c)).collect();
+    want_ups.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(b.0)));
+    assert_eq!(sum.upstreams(), want_ups);
+    assert_eq!(sum.minutes().collect::<Vec<_>>(), minutes.into_iter().collect::<Vec<_>>());
+    assert_eq!(sum.minutes_dropped(), 0);
+    let mut slow: Vec<Slow> = max_ms
+        .into_iter()
+        .map(|(p, (ms, t))| Slow {
+            uri: p.into_bytes(),
+            max_ms: ms,
+            time: Some(t),
+        })
+        .collect();
+    slow.sort_by(|a, b| b.max_ms.cmp(&a.max_ms).then(a.uri.cmp(&b.uri)));
+    slow.truncate(SLOWEST);
+    assert_eq!(sum.slowest(), &slow[..]);
+    let mut fail: Vec<Failing> = failing
+        .into_iter()
+        .map(|(p, c)| Failing {
+            uri: p.into_bytes(),
+            counts: c,
+            overcount: 0,
+        })
+        .collect();
+    fail.sort_by(|a, b| b.counts.s5xx.cmp(&a.counts.s5xx).then(a.uri.cmp(&b.uri)));
+    assert_eq!(sum.failing(usize::MAX), fail);
+}
+
+#[test]
+fn summary_equals_reference_on_generated_log() {
+    check_against_reference(60_000, None);
+}
+
+#[test]
+fn summary_equals_reference_with_since() {
+    check_against_reference(20_000, Some(1_795_266_000 + 700));
 }
