@@ -118,7 +118,7 @@ pub fn run(args: &DiagnoseArgs) -> anyhow::Result<ExitCode> {
             backends: &backends,
             nginx: nginx.as_ref(),
             probe: !args.no_probe,
-            probe_timeout: Duration::from_millis(1000),
+            probe_timeout: Duration::from_millis(1500),
             sample: Duration::from_millis(300),
             since_ms: ((now - window.seconds).max(0) as u64) * 1000,
             app_logs: &args.app_logs,

@@ -62,6 +62,7 @@ fn check(conf: &Path, extra: &[&str]) -> Run {
 /// A complete configuration around one upstream block and one location body, with its pid and
 /// logs in `dir` so that `nginx -t` works anywhere.
 fn conf(dir: &Path, upstream: &str, location: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("mkdir");
     let d = dir.display();
     write(
         dir,
@@ -674,4 +675,52 @@ fn without_nginx_conf_it_checks_the_running_masters_configuration() {
         assert_eq!(chosen, nginx.conf().display().to_string());
     }
     assert!(chosen != "/etc/nginx/nginx.conf");
+}
+
+/// The parser agrees with crossplane on the configurations these tests (and the demo) use, not
+/// only on the parser's own fixtures.
+#[test]
+fn every_check_configuration_parses_as_crossplane_parses_it() {
+    let a = tempdir();
+    let demo = std::fs::read_to_string(crate::harness::repo().join("demo/nginx.conf.in"))
+        .expect("demo config")
+        .replace("@PREFIX@", "/tmp/p")
+        .replace("@PORT@", "8080")
+        .replace("@UDS@", "/tmp/p/u.sock")
+        .replace("@GUNICORN_PORT@", "8001")
+        .replace("@WRONG_PORT@", "8002");
+    let mut confs = vec![
+        conf(
+            &a.path().join("1"),
+            "        server 127.0.0.1:8000 down;\n        keepalive 16;",
+            GOOD_HEADERS,
+        ),
+        write(&a.path().join("2"), "nginx.conf", &demo),
+        fixable(&a.path().join("3")),
+    ];
+    confs.push(conf(
+        &a.path().join("4"),
+        "        server unix:/run/x.sock;",
+        "            proxy_read_timeout 20s;",
+    ));
+    for c in confs {
+        let ours = reflex()
+            .arg("parse")
+            .arg(&c)
+            .output()
+            .expect("reflex parse");
+        assert!(
+            ours.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        let theirs = std::process::Command::new(crate::harness::venv_bin("crossplane"))
+            .arg("parse")
+            .arg(&c)
+            .output()
+            .expect("crossplane");
+        let ours: Value = serde_json::from_slice(&ours.stdout).expect("our json");
+        let theirs: Value = serde_json::from_slice(&theirs.stdout).expect("crossplane json");
+        assert_eq!(ours, theirs, "{}", c.display());
+    }
 }

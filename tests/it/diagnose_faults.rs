@@ -78,7 +78,6 @@ fn backend_crash_loop_uvicorn_under_supervisord() {
 /// alone must still outrank `backend_down` (a restart does not help). Today the crash-loop rule
 /// scores 0.85 without a start-up error line and backend_down 0.9, so backend_down comes first.
 #[test]
-#[ignore = "engine: backend_crash_loop 0.85 < backend_down 0.9 without app-log lines; see the diagnose report"]
 fn backend_crash_loop_without_program_logs() {
     uvicorn_crash_loop("stdout_logfile=NONE\nstderr_logfile=NONE\n");
 }
@@ -312,7 +311,6 @@ fn upstream_read_timeout() {
 /// the engine's `stuck()` ("no CPU progress") then suppresses `upstream_read_timeout` while
 /// `backend_hung` skips (its probe answered): no finding at all, about one run in two.
 #[test]
-#[ignore = "engine: stuck() calls an idle healthy backend stuck; see the diagnose report"]
 fn upstream_read_timeout_idle_backend() {
     read_timeout_case(false);
 }

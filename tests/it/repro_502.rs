@@ -6,6 +6,7 @@
 //! The live repro is asserted first; reflex's verdicts are collected and asserted last, so a
 //! failure message says which half broke.
 
+mod all_down;
 mod backlog;
 mod keepalive;
 

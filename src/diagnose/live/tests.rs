@@ -457,3 +457,67 @@ fn offline_lowers_confidence() {
     });
     assert!(offline[0].confidence < live);
 }
+
+#[test]
+fn an_idle_healthy_backend_is_not_stuck() {
+    // A slow endpoint timed out; the backend sleeps between requests (no CPU progress), nothing
+    // waits in its queue: a read timeout, not a hang, and never nothing at all.
+    let mut s = S::new("127.0.0.1:8000");
+    s.evidence.backends = Fact::Known(vec![BackendProcesses {
+        backend: Some("app.service".into()),
+        master: proc(100, 'S', (10, 10)),
+        workers: Vec::new(),
+    }]);
+    s.evidence.probes.push(probe(
+        "127.0.0.1:8000",
+        ProbeOutcome::Response {
+            status: 200,
+            connect_ms: 0.1,
+            first_byte_ms: 1.0,
+        },
+    ));
+    s.logs.errors = vec![err(E::ReadTimedOut, Some(110), "127.0.0.1:8000", "/report")];
+    assert_eq!(s.top(), "upstream_read_timeout");
+}
+
+#[test]
+fn supervisord_backoff_alone_is_a_crash_loop() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.backends[0].source = Source::Supervisord {
+        program: "web".into(),
+        path: "/etc/supervisor/conf.d/web.conf".into(),
+        line: 2,
+    };
+    s.evidence.listeners = Fact::Known(Vec::new());
+    s.evidence.backends = Fact::Known(Vec::new());
+    s.evidence.programs = Fact::Known(vec![crate::model::evidence::ProgramState {
+        name: "web".into(),
+        group: "web".into(),
+        state: "BACKOFF".into(),
+        pid: 0,
+        start: 0,
+        stop: 0,
+        exit_status: 1,
+        spawn_error: "Exited too quickly (process log may have details)".into(),
+        stdout_logfile: None,
+        stderr_logfile: None,
+    }]);
+    s.logs.errors = vec![err(E::ConnectRefused, Some(111), "127.0.0.1:8000", "/")];
+    let d = s.run();
+    assert_eq!(d[0].kind, "backend_crash_loop");
+    assert!(!d[0].restart_helps);
+    let down = d
+        .iter()
+        .find(|x| x.kind == "backend_down")
+        .map(|x| x.confidence)
+        .unwrap_or(0.0);
+    assert!(down < d[0].confidence);
+}
+
+#[test]
+fn a_mismatch_is_not_also_a_dead_backend() {
+    let mut s = S::new("127.0.0.1:8001");
+    s.logs.errors = vec![err(E::ConnectRefused, Some(111), "127.0.0.1:8001", "/")];
+    let kinds: Vec<&str> = s.run().iter().map(|d| d.kind).collect();
+    assert_eq!(kinds, ["upstream_address_mismatch"]);
+}

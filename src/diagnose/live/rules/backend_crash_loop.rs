@@ -37,22 +37,14 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         };
         let mut signals = 0;
         let mut evidence = Ctx::samples(&events);
-        if let Some(u) = ctx.unit(b)
-            && (u.n_restarts >= 2 || u.sub_state == "auto-restart" || u.result == "start-limit-hit")
+        // A supervisor that keeps restarting it is strong evidence on its own.
+        if let Some(why) = super::restarting(ctx, b) {
+            signals += 3;
+            evidence.push(why);
+        } else if let Some(p) = ctx.program(b)
+            && matches!(p.state.as_str(), "STARTING" | "EXITED")
         {
-            signals += 2;
-            evidence.push(format!(
-                "unit {}: {}/{}, NRestarts={}, result {}",
-                u.unit, u.active_state, u.sub_state, u.n_restarts, u.result
-            ));
-        }
-        if let Some(p) = ctx.program(b)
-            && matches!(
-                p.state.as_str(),
-                "BACKOFF" | "FATAL" | "STARTING" | "EXITED"
-            )
-        {
-            signals += 2;
+            signals += 1;
             evidence.push(format!(
                 "supervisord program {}: {} {}",
                 p.name, p.state, p.spawn_error

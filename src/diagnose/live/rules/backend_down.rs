@@ -19,6 +19,12 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
             continue; // something listens now: it came back, or it is another cause
         }
         let backend = ctx.backend_for(addr);
+        // Up on the other IP family or on another address: a mismatch, not a dead backend.
+        if super::address_family_mismatch::other_family(ctx, addr).is_some()
+            || (backend.is_none() && !super::up_elsewhere(ctx, addr).is_empty())
+        {
+            continue;
+        }
         let mut evidence = crate::diagnose::live::Ctx::samples(&events);
         let mut confidence: f64 = 0.6;
         if live {
@@ -36,6 +42,13 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
                     b.name, p.master.pid
                 )),
                 None => {}
+            }
+            if let Some(why) = super::restarting(ctx, b) {
+                // It is being restarted and dying again: `backend_crash_loop` says why.
+                evidence.push(format!(
+                    "{why}: restarting repeatedly (see backend_crash_loop)"
+                ));
+                confidence -= 0.25;
             }
             if let Some(u) = ctx.unit(b) {
                 evidence.push(format!(

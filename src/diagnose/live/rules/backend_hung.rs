@@ -26,7 +26,7 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         let mut score: f64 = 0.0;
         let backend = ctx.backend_for(addr);
         if let Some(p) = backend.and_then(|b| ctx.processes(b))
-            && let Some(why) = stuck(p)
+            && let Some(why) = stuck(ctx, addr, p)
         {
             evidence.push(why);
             score += 0.5;

@@ -44,7 +44,7 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         let hung = ctx
             .backend_for(addr)
             .and_then(|b| ctx.processes(b))
-            .and_then(stuck);
+            .and_then(|p| stuck(ctx, addr, p));
         if let Some(why) = &hung {
             evidence.push(format!("the backend is stuck ({why}): see backend_hung"));
             confidence -= 0.3;

@@ -16,14 +16,21 @@ pub mod upstream_protocol_mismatch;
 pub mod upstream_read_timeout;
 pub mod worker_killed;
 
+use crate::model::backend::{Backend, Bind};
 use crate::model::evidence::{BackendProcesses, ProbeOutcome};
 use crate::model::logs::UpstreamError as E;
 
 /// Refused or missing: nothing accepted the connection.
 pub const REFUSED: &[E] = &[E::ConnectRefused, E::UnixConnectRefused, E::UnixNoSuchFile];
 
-/// Whether a process tree is stuck: stopped, or no CPU progress while requests wait.
-pub fn stuck(p: &BackendProcesses) -> Option<String> {
+/// Whether the process tree serving `addr` is stuck: stopped, or without CPU progress while
+/// requests wait for it (connections in its accept queue, or its probe unanswered). An idle
+/// healthy backend makes no CPU progress either, so that alone proves nothing.
+pub fn stuck(
+    ctx: &crate::diagnose::live::Ctx<'_>,
+    addr: &str,
+    p: &BackendProcesses,
+) -> Option<String> {
     let all = std::iter::once(&p.master).chain(p.workers.iter());
     let stopped: Vec<i32> = all
         .clone()
@@ -42,7 +49,13 @@ pub fn stuck(p: &BackendProcesses) -> Option<String> {
         p.workers.iter().collect()
     };
     let sampled = serving.first().is_some_and(|x| x.sample_ms > 0);
+    let waiting = ctx.listener(addr).is_some_and(|l| l.accept_queue > 0)
+        || matches!(
+            ctx.probe(addr),
+            Some(ProbeOutcome::ReadTimeout { .. } | ProbeOutcome::ConnectTimeout { .. })
+        );
     if sampled
+        && waiting
         && serving
             .iter()
             .all(|x| x.cpu_ticks.0 == x.cpu_ticks.1 && x.state != 'R')
@@ -102,4 +115,61 @@ pub fn describe_probe(o: &ProbeOutcome) -> String {
             format!("answered with non-HTTP bytes {first_bytes:?}")
         }
     }
+}
+
+/// Backends that are up on another address than `addr`: listening there (sock_diag) with no
+/// errors logged against it. nginx is then pointed at the wrong place, not at a dead backend.
+pub fn up_elsewhere<'a>(
+    ctx: &crate::diagnose::live::Ctx<'a>,
+    addr: &str,
+) -> Vec<(&'a Backend, String)> {
+    let mut out = Vec::new();
+    for b in ctx.input.backends {
+        for bind in &b.binds {
+            let a = match bind {
+                Bind::Tcp { host, port } => {
+                    let h = match host.as_str() {
+                        "0.0.0.0" | "" | "localhost" => "127.0.0.1".to_string(),
+                        "::" | "[::]" => "[::1]".to_string(),
+                        h if h.contains(':') => format!("[{}]", h.trim_matches(['[', ']'])),
+                        h => h.to_string(),
+                    };
+                    format!("{h}:{port}")
+                }
+                Bind::Unix { path } => {
+                    format!(
+                        "unix:{}",
+                        crate::diagnose::live::ctx::absolute_bind(b, path).display()
+                    )
+                }
+                Bind::Fd { .. } => continue,
+            };
+            if a != addr && ctx.listener(&a).is_some() && ctx.error_count(&a) == 0 {
+                out.push((b, a));
+            }
+        }
+    }
+    out
+}
+
+/// Why the backend behind `b` looks like it is crash-looping (restart counters, supervisord
+/// BACKOFF/FATAL), if it does.
+pub fn restarting(ctx: &crate::diagnose::live::Ctx<'_>, b: &Backend) -> Option<String> {
+    if let Some(u) = ctx.unit(b)
+        && (u.n_restarts >= 2 || u.sub_state == "auto-restart" || u.result == "start-limit-hit")
+    {
+        return Some(format!(
+            "unit {}: {}/{}, NRestarts={}, result {}",
+            u.unit, u.active_state, u.sub_state, u.n_restarts, u.result
+        ));
+    }
+    if let Some(p) = ctx.program(b)
+        && matches!(p.state.as_str(), "BACKOFF" | "FATAL")
+    {
+        return Some(format!(
+            "supervisord program {}: {} {}",
+            p.name, p.state, p.spawn_error
+        ));
+    }
+    None
 }

@@ -2,7 +2,6 @@
 //! is up and listening on another address. Restarting changes nothing.
 
 use crate::diagnose::live::{Ctx, Diagnosis, LiveRule};
-use crate::model::backend::Bind;
 
 use super::REFUSED;
 
@@ -19,31 +18,7 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         {
             continue;
         }
-        // Backends that are up and listen somewhere nginx is not refused at.
-        let mut elsewhere = Vec::new();
-        for b in ctx.input.backends {
-            for bind in &b.binds {
-                let a = match bind {
-                    Bind::Tcp { host, port } => {
-                        let h = match host.as_str() {
-                            "0.0.0.0" | "" | "localhost" => "127.0.0.1".to_string(),
-                            "::" | "[::]" => "[::1]".to_string(),
-                            h if h.contains(':') => format!("[{}]", h.trim_matches(['[', ']'])),
-                            h => h.to_string(),
-                        };
-                        format!("{h}:{port}")
-                    }
-                    Bind::Unix { path } => format!(
-                        "unix:{}",
-                        crate::diagnose::live::ctx::absolute_bind(b, path).display()
-                    ),
-                    Bind::Fd { .. } => continue,
-                };
-                if a != addr && ctx.listener(&a).is_some() && ctx.error_count(&a) == 0 {
-                    elsewhere.push((b, a));
-                }
-            }
-        }
+        let elsewhere = super::up_elsewhere(ctx, addr);
         let Some((b, other)) = elsewhere.first() else {
             continue;
         };

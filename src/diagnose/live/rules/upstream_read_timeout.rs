@@ -21,7 +21,7 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         let backend = ctx.backend_for(addr);
         if backend
             .and_then(|b| ctx.processes(b))
-            .and_then(stuck)
+            .and_then(|p| stuck(ctx, addr, p))
             .is_some()
         {
             continue;
