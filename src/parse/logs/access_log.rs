@@ -100,6 +100,10 @@ struct Field {
     var: Option<Var>,
     /// The literal after the field; empty: the field runs to the end of the line.
     until: Box<[u8]>,
+    /// A space in `until` may be part of an upstream list separator.
+    list: bool,
+    /// A `"` in `until` may be escaped (`escape=json`).
+    json_quote: bool,
 }
 
 /// A compiled `log_format`.
@@ -163,12 +167,19 @@ impl AccessFormat {
                 name: name.into(),
                 var: Var::from_name(name),
                 until: Box::default(),
+                list: false,
+                json_quote: false,
             });
             i = next;
         }
         match fields.last_mut() {
             Some(last) => last.until = literal.into(),
             None => prefix = literal,
+        }
+        for f in &mut fields {
+            let first = f.until.first().copied();
+            f.list = f.var.is_some_and(Var::is_list) && first == Some(b' ');
+            f.json_quote = escape == Escape::Json && first == Some(b'"');
         }
         let mut slot = [None; KNOWN];
         for (i, f) in fields.iter().enumerate() {
@@ -242,7 +253,7 @@ impl AccessFormat {
         n: usize,
     ) -> Result<Record<'a>, LineError> {
         spans.clear();
-        if !line.starts_with(&self.prefix) || line.len() > u32::MAX as usize {
+        if !starts_with(line, &self.prefix) || line.len() > u32::MAX as usize {
             return Err(LineError::Prefix);
         }
         let mut pos = self.prefix.len();
@@ -252,9 +263,9 @@ impl AccessFormat {
             let last = i + 1 == self.fields.len();
             let end = if last {
                 // The last field runs to the literal that ends the line.
-                line.strip_suffix(&*f.until)
-                    .map(<[u8]>::len)
-                    .filter(|&e| e >= pos)
+                line.len()
+                    .checked_sub(f.until.len())
+                    .filter(|&e| e >= pos && starts_with(&line[e..], &f.until))
                     .ok_or(LineError::Field(i))?
             } else {
                 self.find_end(line, pos, f).ok_or(LineError::Field(i))?
@@ -269,13 +280,12 @@ impl AccessFormat {
     /// inside the value (an escaped quote, an upstream list separator).
     fn find_end(&self, line: &[u8], from: usize, f: &Field) -> Option<usize> {
         let lit = &*f.until;
-        let first = lit[0];
-        let list = f.var.is_some_and(Var::is_list) && first == b' ';
-        let json_quote = self.escape == Escape::Json && first == b'"';
+        let first = *lit.first()?;
+        let (list, json_quote) = (f.list, f.json_quote);
         let mut at = from;
         loop {
             let i = at + find_byte(first, &line[at..])?;
-            let ok = line[i..].starts_with(lit)
+            let ok = starts_with(&line[i + 1..], &lit[1..])
                 && !(list && list_separator(line, i))
                 && !(json_quote && escaped(line, from, i));
             if ok {
@@ -284,6 +294,12 @@ impl AccessFormat {
             at = i + 1;
         }
     }
+}
+
+/// `hay.starts_with(lit)` for the short literals between fields, without a call to `memcmp`.
+#[inline]
+fn starts_with(hay: &[u8], lit: &[u8]) -> bool {
+    hay.len() >= lit.len() && hay.iter().zip(lit).all(|(a, b)| a == b)
 }
 
 /// The first `b` in `hay`. Fields are short (most end within a few dozen bytes), so this

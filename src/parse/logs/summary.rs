@@ -116,7 +116,29 @@ pub struct AccessSummary {
     failing: FxMap<(Counts, u64)>,
     failing_floor: u64,
     slowest: Vec<Slow>,
-    last_time: ([u8; 32], usize, i64),
+    last_time: LastTime,
+}
+
+/// The last `$time_local` (or `$time_iso8601`) value parsed, as its length and first and last
+/// 16 bytes (the whole value, for 16 to 32 bytes), and its time.
+#[derive(Debug, Clone, Copy, Default)]
+struct LastTime {
+    len: usize,
+    head: u128,
+    tail: u128,
+    time: i64,
+}
+
+impl LastTime {
+    /// The key of `raw`, if it is 16 to 32 bytes long.
+    #[inline]
+    fn key(raw: &[u8]) -> Option<(usize, u128, u128)> {
+        if !(16..=32).contains(&raw.len()) {
+            return None;
+        }
+        let w = |c: &[u8]| u128::from_le_bytes(c.try_into().unwrap_or([0; 16]));
+        Some((raw.len(), w(&raw[..16]), w(&raw[raw.len() - 16..])))
+    }
 }
 
 /// Per-minute counts, bounded by [`MINUTE_CAP`]. Lines come in time order, so the current
@@ -302,19 +324,25 @@ impl AccessSummary {
     }
 
     /// The record's time; `$time_local` is parsed once per distinct value (once a second).
+    #[inline]
     fn time(&mut self, rec: &Record<'_>) -> Option<i64> {
-        let raw = rec.raw(Var::TimeLocal).filter(|r| r.len() <= 32);
-        if let Some(raw) = raw {
-            let (buf, len, t) = &self.last_time;
-            if *len == raw.len() && buf[..*len] == *raw {
-                return Some(*t);
-            }
+        let key = rec.raw(Var::TimeLocal).and_then(LastTime::key);
+        let last = &self.last_time;
+        if let Some((len, head, tail)) = key
+            && last.len == len
+            && last.head == head
+            && last.tail == tail
+        {
+            return Some(last.time);
         }
         let t = rec.time()?;
-        if let Some(raw) = raw {
-            self.last_time.0[..raw.len()].copy_from_slice(raw);
-            self.last_time.1 = raw.len();
-            self.last_time.2 = t;
+        if let Some((len, head, tail)) = key {
+            self.last_time = LastTime {
+                len,
+                head,
+                tail,
+                time: t,
+            };
         }
         Some(t)
     }
