@@ -1,7 +1,8 @@
 //! Fuzz target: arbitrary bytes as an access-log line for `combined`, an extended format with
 //! the upstream variables, and the same with `escape=json`; and as a format string. Parsing
 //! must return Ok or Err without panicking, field spans must be in order inside the line, and
-//! every typed accessor must be callable.
+//! every typed accessor must be callable. The line is also fed (twice, so the caches of the
+//! last time and upstreams are hit) into the `reflex logs` summary.
 
 #![no_main]
 
@@ -9,6 +10,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use reflex::parse::logs::access_log::{AccessFormat, Escape, Record};
+use reflex::parse::logs::summary::{AccessFeeder, AccessSummary};
 
 const EXT: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \
                    \"$http_referer\" \"$http_user_agent\" $upstream_addr $upstream_status \
@@ -58,6 +60,12 @@ fuzz_target!(|data: &[u8]| {
     let line = data.split(|&b| b == b'\n').next().unwrap_or_default();
     let mut spans = Vec::new();
     for f in formats() {
+        let mut sum = AccessSummary::default();
+        let mut feeder = AccessFeeder::new(f, None);
+        feeder.feed(&mut sum, line);
+        feeder.feed(&mut sum, line);
+        assert_eq!(sum.total.requests + sum.malformed, 2);
+        let _ = (sum.upstreams(), sum.minutes().count(), sum.failing(5));
         if let Ok(r) = f.parse(line, &mut spans) {
             exercise(&r, f.len());
         }

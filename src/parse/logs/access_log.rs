@@ -111,7 +111,6 @@ struct Field {
 pub struct AccessFormat {
     prefix: Box<[u8]>,
     fields: Vec<Field>,
-    escape: Escape,
     /// The field index of each [`Var`], if the format has it.
     slot: [Option<u16>; KNOWN],
 }
@@ -192,7 +191,6 @@ impl AccessFormat {
         Ok(AccessFormat {
             prefix: prefix.into(),
             fields,
-            escape,
             slot,
         })
     }

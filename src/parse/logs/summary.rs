@@ -492,6 +492,9 @@ impl AccessSummary {
     }
 }
 
+/// Upstream failure classes with their (non-zero) counts.
+pub type ClassCounts = Vec<(UpstreamError, u64)>;
+
 /// Error-log counts.
 #[derive(Debug, Clone, Default)]
 pub struct ErrorSummary {
@@ -547,7 +550,7 @@ impl ErrorSummary {
     }
 
     /// Per upstream address: its non-zero classes.
-    pub fn upstreams(&self) -> Vec<(&[u8], Vec<(UpstreamError, u64)>)> {
+    pub fn upstreams(&self) -> Vec<(&[u8], ClassCounts)> {
         let mut v: Vec<_> = self
             .upstreams
             .iter()

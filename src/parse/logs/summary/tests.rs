@@ -171,7 +171,7 @@ fn generate(n: usize) -> Vec<Gen> {
         } else {
             vec![(pick(rnd(7)), Some(status))]
         };
-        let sep = if kind >= 8 && kind < 11 { " : " } else { ", " };
+        let sep = if (8..11).contains(&kind) { " : " } else { ", " };
         let addrs: Vec<&str> = attempts.iter().map(|a| a.0.as_str()).collect();
         let stats: Vec<String> = attempts
             .iter()
@@ -245,7 +245,10 @@ fn check_against_reference(n: usize, since: Option<i64>) {
             continue;
         }
         counts_of(&mut total, Some(r.status));
-        counts_of(minutes.entry(r.time.div_euclid(60)).or_default(), Some(r.status));
+        counts_of(
+            minutes.entry(r.time.div_euclid(60)).or_default(),
+            Some(r.status),
+        );
         for (a, st) in &r.attempts {
             let key = if ups.iter().any(|(k, _)| k == a) || ups.len() < UPSTREAM_CAP {
                 a.as_str()
@@ -280,7 +283,10 @@ fn check_against_reference(n: usize, since: Option<i64>) {
     let mut want_ups: Vec<(&[u8], Counts)> = ups.iter().map(|(a, c)| (a.as_bytes(), *c)).collect();
     want_ups.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(b.0)));
     assert_eq!(sum.upstreams(), want_ups);
-    assert_eq!(sum.minutes().collect::<Vec<_>>(), minutes.into_iter().collect::<Vec<_>>());
+    assert_eq!(
+        sum.minutes().collect::<Vec<_>>(),
+        minutes.into_iter().collect::<Vec<_>>()
+    );
     assert_eq!(sum.minutes_dropped(), 0);
     let mut slow: Vec<Slow> = max_ms
         .into_iter()
