@@ -96,4 +96,22 @@ impl HostFacts {
     pub fn group(&self, name: &str) -> Option<u32> {
         self.groups.get(name).copied().flatten()
     }
+
+    /// `user:group` of a path component, by name where known, else by number.
+    pub fn owner(&self, c: &PathComponent) -> String {
+        let user = self
+            .users
+            .values()
+            .flatten()
+            .find(|u| u.uid == c.uid)
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| c.uid.to_string());
+        let group = self
+            .groups
+            .iter()
+            .find(|(_, g)| **g == Some(c.gid))
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| c.gid.to_string());
+        format!("{user}:{group}")
+    }
 }

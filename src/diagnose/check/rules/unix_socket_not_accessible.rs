@@ -86,7 +86,7 @@ fn check(input: &CheckInput<'_>) -> Vec<Finding> {
             evidence.push(format!(
                 "{} {} {}",
                 c.mode_string(),
-                owner(input, c),
+                input.host.owner(c),
                 c.path.display()
             ));
         }
@@ -274,23 +274,4 @@ fn predict<'b>(input: &CheckInput<'b>, path: &Path) -> Option<(Vec<PathComponent
         is_socket: true,
     });
     Some((out, backend))
-}
-
-fn owner(input: &CheckInput<'_>, c: &PathComponent) -> String {
-    let user = input
-        .host
-        .users
-        .values()
-        .flatten()
-        .find(|u| u.uid == c.uid)
-        .map(|u| u.name.clone())
-        .unwrap_or_else(|| c.uid.to_string());
-    let group = input
-        .host
-        .groups
-        .iter()
-        .find(|(_, g)| **g == Some(c.gid))
-        .map(|(n, _)| n.clone())
-        .unwrap_or_else(|| c.gid.to_string());
-    format!("{user}:{group}")
 }

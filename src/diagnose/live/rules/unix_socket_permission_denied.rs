@@ -24,10 +24,9 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         if let Some(facts) = ctx.input.host.paths.get(Path::new(path)) {
             for c in &facts.components {
                 evidence.push(format!(
-                    "{} {}:{} {}",
+                    "{} {} {}",
                     c.mode_string(),
-                    c.uid,
-                    c.gid,
+                    ctx.input.host.owner(c),
                     c.path.display()
                 ));
             }
