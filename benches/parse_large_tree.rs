@@ -1,13 +1,18 @@
 //! Benchmark: `load(main)` end to end (read + parse + resolve includes) on a large generated
 //! configuration: 1,000 server blocks over 100 included site files, with upstreams, locations,
-//! proxy headers and a shared snippet, the shape of a busy multi-tenant reverse proxy.
+//! proxy headers and a shared snippet, the shape of a busy multi-tenant reverse proxy. Then the
+//! whole static check on it: load, the semantic model, and every rule (host facts left empty,
+//! so no DNS or filesystem lookups are timed).
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use reflex::diagnose::check::{CheckInput, run};
 use reflex::gather::nginx_conf::load;
+use reflex::model::host::HostFacts;
+use reflex::model::nginx::NginxModel;
 use reflex::parse::nginx::Directive;
 
 const SITE_FILES: usize = 100;
@@ -128,6 +133,20 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3));
     group.bench_function("load_1000_servers_100_files", |b| {
         b.iter(|| load(std::hint::black_box(&main)).expect("loads"))
+    });
+    group.bench_function("check_1000_servers_100_files", |b| {
+        let host = HostFacts::default();
+        b.iter(|| {
+            let tree = load(std::hint::black_box(&main)).expect("loads");
+            let nginx = NginxModel::build(&tree);
+            run(&CheckInput {
+                tree: &tree,
+                nginx: &nginx,
+                backends: &[],
+                host: &host,
+            })
+            .len()
+        })
     });
     group.finish();
 }

@@ -5,9 +5,6 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use crate::act::fix::{apply_fixes, backup_dir_for_run, default_backup_root};
-
-/// How many times `--fix` re-checks and fixes again.
-const MAX_FIX_PASSES: usize = 3;
 use crate::diagnose::check::{CheckInput, run as run_rules};
 use crate::diagnose::finding::Finding;
 use crate::gather::host;
@@ -16,6 +13,9 @@ use crate::report::{Report, json, sarif, text};
 
 use super::inputs::{choose_config, load_backends, load_config};
 use super::{CheckArgs, Format};
+
+/// How many times `--fix` re-checks and fixes again.
+const MAX_FIX_PASSES: usize = 3;
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let choice = choose_config(args.nginx_conf.as_deref());

@@ -416,6 +416,30 @@ fn upstream_all_servers_down_and_host_unresolvable() {
 }
 
 #[test]
+fn proxy_pass_dynamic_is_said_not_guessed() {
+    let (a, b) = two_dirs();
+    let dir = a.path().display().to_string();
+    let bad = conf(a.path(), "        server 127.0.0.1:8000;", GOOD_HEADERS);
+    // A second location whose target host comes from a variable.
+    let text = std::fs::read_to_string(&bad).expect("read").replace(
+        "        location / {",
+        "        location /dyn/ {\n            resolver 127.0.0.1;\n            \
+             proxy_pass http://$arg_host:8000;\n        }\n        location / {",
+    );
+    std::fs::write(&bad, text).expect("write");
+    let good = conf(b.path(), "        server 127.0.0.1:8000;", GOOD_HEADERS);
+    let flags = ["--backend", "uvicorn main:app", "--fail-on", "info"];
+    let run = fires_and_silent("proxy_pass_dynamic", &bad, &good, &flags);
+    let f = run.finding("proxy_pass_dynamic");
+    assert_eq!(f["severity"], "info");
+    assert_eq!(f["location"]["file"], format!("{dir}/nginx.conf"));
+    assert_eq!(f["location"]["line"], 14);
+    // Info alone fails only with --fail-on info; by default it passes.
+    assert_eq!(run.code(), 1);
+    assert_eq!(check(&bad, &["--backend", "uvicorn main:app"]).code(), 0);
+}
+
+#[test]
 fn healthy_stack_exits_zero_in_every_format() {
     let a = tempdir();
     let c = conf(

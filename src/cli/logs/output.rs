@@ -93,6 +93,16 @@ pub fn json(r: &Report) -> Value {
     })
 }
 
+/// The width of an address column: the longest address shown, within reason (a longer one
+/// pushes its own row's numbers right rather than every row's).
+fn addr_width<'a>(addrs: impl Iterator<Item = &'a [u8]>) -> usize {
+    addrs
+        .map(|a| String::from_utf8_lossy(a).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(4, 60)
+}
+
 /// Minutes shown in the text report.
 const TEXT_MINUTES: usize = 15;
 
@@ -144,16 +154,18 @@ fn access_text(s: &mut String, r: &Report) {
     );
     let ups = a.upstreams();
     if !ups.is_empty() {
+        let shown = &ups[..ups.len().min(20)];
+        let w = addr_width(shown.iter().map(|(a, _)| *a));
         let _ = writeln!(s, "\n  per upstream (attempts, by $upstream_status):");
         let _ = writeln!(
             s,
-            "    {:<32} {:>10} {:>8} {:>8} {:>8}",
+            "    {:<w$} {:>10} {:>8} {:>8} {:>8}",
             "ADDR", "ATTEMPTS", "5XX", "502", "504"
         );
-        for (addr, c) in ups.iter().take(20) {
+        for (addr, c) in shown {
             let _ = writeln!(
                 s,
-                "    {:<32} {:>10} {:>8} {:>8} {:>8}",
+                "    {:<w$} {:>10} {:>8} {:>8} {:>8}",
                 lossy(addr),
                 c.requests,
                 c.s5xx,
@@ -230,12 +242,14 @@ fn errors_text(s: &mut String, r: &Report) {
     let ups = e.upstreams();
     if !ups.is_empty() {
         let _ = writeln!(s, "\n  per upstream:");
-        for (addr, cs) in ups.iter().take(20) {
+        let shown = &ups[..ups.len().min(20)];
+        let w = addr_width(shown.iter().map(|(a, _)| *a));
+        for (addr, cs) in shown {
             let list: Vec<String> = cs
                 .iter()
                 .map(|(c, n)| format!("{} {n}", c.as_str()))
                 .collect();
-            let _ = writeln!(s, "    {:<32} {}", lossy(addr), list.join(", "));
+            let _ = writeln!(s, "    {:<w$} {}", lossy(addr), list.join(", "));
         }
     }
 }

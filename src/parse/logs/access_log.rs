@@ -19,7 +19,9 @@ use std::fmt;
 use super::time;
 
 mod record;
+mod scan;
 pub use record::{Record, Request, UpstreamItem, UpstreamList, status};
+use scan::{Delims, Scanner, Stop};
 
 /// `log_format … escape=…`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +106,13 @@ struct Field {
     list: bool,
     /// A `"` in `until` may be escaped (`escape=json`).
     json_quote: bool,
+    /// `until` is one byte with neither of the above: the field ends at its first match.
+    simple: bool,
+    /// The index of `until[0]` in the format's [`Delims`].
+    delim: u8,
+    /// `until[1..]` as a little-endian word and the mask of its bytes, when it fits in one
+    /// (a literal's tail is then checked with one comparison, not a loop of varying length).
+    rest: Option<(u64, u64)>,
 }
 
 /// A compiled `log_format`.
@@ -111,6 +120,13 @@ struct Field {
 pub struct AccessFormat {
     prefix: Box<[u8]>,
     fields: Vec<Field>,
+    /// The first bytes of the literals that end the fields (all but the last), when there
+    /// are few enough for [`Scanner`]; otherwise each field's end is searched on its own.
+    delims: Option<Delims>,
+    /// The same with the newline added, and its index, for splitting a buffer of lines in
+    /// one pass ([`AccessFormat::parse_lines`]); `None` when there are too many delimiters or
+    /// a literal holds a newline.
+    lines: Option<(Delims, u8)>,
     /// The field index of each [`Var`], if the format has it.
     slot: [Option<u16>; KNOWN],
 }
@@ -168,6 +184,9 @@ impl AccessFormat {
                 until: Box::default(),
                 list: false,
                 json_quote: false,
+                simple: false,
+                delim: 0,
+                rest: None,
             });
             i = next;
         }
@@ -179,7 +198,28 @@ impl AccessFormat {
             let first = f.until.first().copied();
             f.list = f.var.is_some_and(Var::is_list) && first == Some(b' ');
             f.json_quote = escape == Escape::Json && first == Some(b'"');
+            f.simple = f.until.len() == 1 && !f.list && !f.json_quote;
+            f.rest = f.until.get(1..).and_then(word);
         }
+        let mut delims = Some(Delims::default());
+        if let Some((_, inner)) = fields.split_last_mut() {
+            for f in inner {
+                // Not the last field: `until` is not empty (adjacent variables are refused).
+                match (&mut delims, f.until.first()) {
+                    (Some(d), Some(&b)) => match d.add(b) {
+                        Some(k) => f.delim = k,
+                        None => delims = None,
+                    },
+                    _ => delims = None,
+                }
+            }
+        }
+        let newline_free =
+            !prefix.contains(&b'\n') && fields.iter().all(|f| !f.until.contains(&b'\n'));
+        let lines = delims.filter(|_| newline_free).and_then(|mut d| {
+            let nl = d.add(b'\n')?;
+            Some((d, nl))
+        });
         let mut slot = [None; KNOWN];
         for (i, f) in fields.iter().enumerate() {
             if let Some(v) = f.var
@@ -191,6 +231,8 @@ impl AccessFormat {
         Ok(AccessFormat {
             prefix: prefix.into(),
             fields,
+            delims,
+            lines,
             slot,
         })
     }
@@ -216,6 +258,16 @@ impl AccessFormat {
     /// Whether the format has no variables.
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
+    }
+
+    /// The same format split without [`Scanner`], one search per field (as formats with more
+    /// than [`scan::MAX`] delimiters are): the reference the scanner is tested and fuzzed
+    /// against.
+    #[doc(hidden)]
+    pub fn without_scanner(mut self) -> Self {
+        self.delims = None;
+        self.lines = None;
+        self
     }
 
     /// The field index of `var`, if the format has it.
@@ -257,36 +309,195 @@ impl AccessFormat {
         let mut pos = self.prefix.len();
         let n = n.min(self.fields.len());
         spans.reserve(n);
-        for (i, f) in self.fields[..n].iter().enumerate() {
-            let last = i + 1 == self.fields.len();
-            let end = if last {
-                // The last field runs to the literal that ends the line.
-                line.len()
-                    .checked_sub(f.until.len())
-                    .filter(|&e| e >= pos && starts_with(&line[e..], &f.until))
-                    .ok_or(LineError::Field(i))?
-            } else {
-                self.find_end(line, pos, f).ok_or(LineError::Field(i))?
-            };
+        // Every field but the format's last ends at the first match of its literal.
+        let inner = n.min(self.fields.len().saturating_sub(1));
+        match self.delims {
+            Some(d) => {
+                let mut scan = Scanner::new(line, d);
+                for (i, f) in self.fields[..inner].iter().enumerate() {
+                    let end = self
+                        .scan_end(&mut scan, line, pos, f)
+                        .ok_or(LineError::Field(i))?;
+                    spans.push((pos as u32, end as u32));
+                    pos = end + f.until.len();
+                }
+            }
+            None => {
+                for (i, f) in self.fields[..inner].iter().enumerate() {
+                    let end = self.find_end(line, pos, f).ok_or(LineError::Field(i))?;
+                    spans.push((pos as u32, end as u32));
+                    pos = end + f.until.len();
+                }
+            }
+        }
+        if inner < n {
+            // The last field runs to the literal that ends the line.
+            let f = &self.fields[inner];
+            let end = line
+                .len()
+                .checked_sub(f.until.len())
+                .filter(|&e| e >= pos && starts_with(&line[e..], &f.until))
+                .ok_or(LineError::Field(inner))?;
             spans.push((pos as u32, end as u32));
-            pos = end + f.until.len();
         }
         Ok(Record::new(self, line, spans))
+    }
+
+    /// Splits the lines at the start of `buf`, finding where each ends as it goes (one pass
+    /// over the bytes, where finding the newlines first would be a second one): calls
+    /// `f(line, split)` for every non-empty line, `split` being the outcome of
+    /// [`Self::parse_prefix`] with `n` on it. Returns how many bytes were consumed: up to
+    /// and including the last newline, or all of `buf` when `ends_line` says its end ends a
+    /// line (see `gather::logs::for_each_chunk`).
+    pub fn parse_lines(
+        &self,
+        buf: &[u8],
+        ends_line: bool,
+        n: usize,
+        spans: &mut Vec<Span>,
+        mut f: impl FnMut(&[u8], Result<Record<'_>, LineError>),
+    ) -> usize {
+        let Some((delims, nl)) = self.lines.filter(|_| buf.len() <= u32::MAX as usize) else {
+            return self.parse_lines_each(buf, ends_line, n, spans, f);
+        };
+        let n = n.min(self.fields.len());
+        let mut scan = Scanner::new(buf, delims);
+        let mut start = 0;
+        while start < buf.len() {
+            if buf[start] == b'\n' {
+                start += 1;
+                continue;
+            }
+            let Some((end, split)) = self.split_in(&mut scan, nl, buf, start, n, spans) else {
+                // The buffer ends inside this line.
+                if !ends_line {
+                    return start;
+                }
+                let line = &buf[start..];
+                f(line, self.parse_prefix(line, spans, n));
+                return buf.len();
+            };
+            let line = &buf[start..end];
+            f(line, split.map(|()| Record::new(self, line, spans)));
+            start = end + 1;
+        }
+        buf.len()
+    }
+
+    /// [`Self::parse_lines`] a line at a time, for formats the scanner does not take.
+    fn parse_lines_each(
+        &self,
+        buf: &[u8],
+        ends_line: bool,
+        n: usize,
+        spans: &mut Vec<Span>,
+        mut f: impl FnMut(&[u8], Result<Record<'_>, LineError>),
+    ) -> usize {
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', buf) {
+            let line = &buf[start..nl];
+            if !line.is_empty() {
+                f(line, self.parse_prefix(line, spans, n));
+            }
+            start = nl + 1;
+        }
+        if ends_line && start < buf.len() {
+            let line = &buf[start..];
+            f(line, self.parse_prefix(line, spans, n));
+            return buf.len();
+        }
+        start
+    }
+
+    /// Splits the first `n` fields of the line at `start` of a buffer of lines, into `spans`
+    /// (relative to the line): the position of the line's newline and the outcome, or `None`
+    /// when the buffer ends first. A search for a field's end stops at the newline, so it
+    /// never runs into the next line.
+    fn split_in(
+        &self,
+        scan: &mut Scanner<'_>,
+        nl: u8,
+        buf: &[u8],
+        start: usize,
+        n: usize,
+        spans: &mut Vec<Span>,
+    ) -> Option<(usize, Result<(), LineError>)> {
+        spans.clear();
+        // The prefix holds no newline, so a match lies inside the line.
+        if !starts_with(&buf[start..], &self.prefix) {
+            return Some((scan.next(nl, start)?, Err(LineError::Prefix)));
+        }
+        let rel = |p: usize| (p - start) as u32;
+        let mut pos = start + self.prefix.len();
+        let inner = n.min(self.fields.len().saturating_sub(1));
+        for (i, f) in self.fields[..inner].iter().enumerate() {
+            let mut at = pos;
+            let end = loop {
+                match scan.next_in_line(f.delim, nl, at) {
+                    // The byte before the line is a newline (or there is none), so the checks
+                    // that look behind a match see what they would in the line alone.
+                    Ok(j) if f.simple || self.ends_at(buf, pos, j, f) => break j,
+                    Ok(j) => at = j + 1,
+                    Err(Stop::Line(e)) => return Some((e, Err(LineError::Field(i)))),
+                    Err(Stop::Buffer) => return None,
+                }
+            };
+            spans.push((rel(pos), rel(end)));
+            // Literals hold no newline: the matched one ends inside the line.
+            pos = end + f.until.len();
+        }
+        let end = scan.next(nl, pos)?;
+        if inner < n {
+            let f = &self.fields[inner];
+            match end
+                .checked_sub(f.until.len())
+                .filter(|&e| e >= pos && starts_with(&buf[e..end], &f.until))
+            {
+                Some(e) => spans.push((rel(pos), rel(e))),
+                None => return Some((end, Err(LineError::Field(inner)))),
+            }
+        }
+        Some((end, Ok(())))
+    }
+
+    /// [`Self::find_end`] with the delimiters' positions from `scan`.
+    #[inline(always)]
+    fn scan_end(
+        &self,
+        scan: &mut Scanner<'_>,
+        line: &[u8],
+        from: usize,
+        f: &Field,
+    ) -> Option<usize> {
+        let mut at = from;
+        loop {
+            let i = scan.next(f.delim, at)?;
+            if f.simple || self.ends_at(line, from, i, f) {
+                return Some(i);
+            }
+            at = i + 1;
+        }
+    }
+
+    /// Whether field `f`, starting at `from`, ends at `i`, where its literal's first byte is.
+    #[inline(always)]
+    fn ends_at(&self, line: &[u8], from: usize, i: usize, f: &Field) -> bool {
+        let after = &line[i + 1..];
+        let rest = match (f.rest, after.first_chunk::<8>()) {
+            (Some((w, mask)), Some(next)) => u64::from_le_bytes(*next) & mask == w,
+            _ => starts_with(after, &f.until[1..]),
+        };
+        rest && !(f.list && list_separator(line, i)) && !(f.json_quote && escaped(line, from, i))
     }
 
     /// Where field `f` starting at `from` ends: the first match of its literal that is not
     /// inside the value (an escaped quote, an upstream list separator).
     fn find_end(&self, line: &[u8], from: usize, f: &Field) -> Option<usize> {
-        let lit = &*f.until;
-        let first = *lit.first()?;
-        let (list, json_quote) = (f.list, f.json_quote);
+        let first = *f.until.first()?;
         let mut at = from;
         loop {
             let i = at + find_byte(first, &line[at..])?;
-            let ok = starts_with(&line[i + 1..], &lit[1..])
-                && !(list && list_separator(line, i))
-                && !(json_quote && escaped(line, from, i));
-            if ok {
+            if self.ends_at(line, from, i, f) {
                 return Some(i);
             }
             at = i + 1;
@@ -328,6 +539,17 @@ pub(crate) fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
         return None;
     }
     memchr::memchr(b, &hay[64..]).map(|k| k + 64)
+}
+
+/// Up to 8 bytes as a little-endian word, with the mask of the bytes they occupy.
+fn word(b: &[u8]) -> Option<(u64, u64)> {
+    if b.len() > 8 {
+        return None;
+    }
+    let mut w = [0u8; 8];
+    w[..b.len()].copy_from_slice(b);
+    let mask = u64::MAX.checked_shr(64 - 8 * b.len() as u32).unwrap_or(0);
+    Some((u64::from_le_bytes(w), mask))
 }
 
 /// Whether the space at `i` belongs to `, ` or ` : ` inside an upstream list.

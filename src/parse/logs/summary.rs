@@ -111,8 +111,8 @@ pub struct AccessSummary {
     upstream_index: FxMap<u32>,
     /// Per minute (Unix minute), by `$status`.
     minutes: Minutes,
-    /// The last upstreams seen, looked up before the hash map: most lines name one of a few.
-    recent: [Recent; RECENT],
+    /// Upstreams seen, looked up before the hash map: most lines name one of a few.
+    recent: Cache,
     failing: FxMap<(Counts, u64)>,
     failing_floor: u64,
     slowest: Vec<Slow>,
@@ -197,8 +197,20 @@ impl Minutes {
     }
 }
 
-/// Entries in the recent-upstream cache.
-const RECENT: usize = 8;
+/// Slots of the upstream cache: direct-mapped by a hash of the key, so a lookup is one
+/// comparison whose outcome (a hit, nearly always) the CPU predicts, where a scan of a short
+/// list exits at a different entry on every line.
+const RECENT: usize = 64;
+
+/// The direct-mapped upstream cache.
+#[derive(Debug, Clone)]
+struct Cache([Recent; RECENT]);
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache([Recent::default(); RECENT])
+    }
+}
 
 /// A recently seen upstream address: its length and first and last 8 bytes (which together
 /// are the whole address when it is at most 16 bytes long), and its index.
@@ -232,6 +244,13 @@ impl Recent {
             (word(b), 0)
         };
         (b.len().min(u32::MAX as usize) as u32, head, tail)
+    }
+
+    /// The slot of a key.
+    #[inline]
+    fn slot((len, head, tail): (u32, u64, u64)) -> usize {
+        let h = (head ^ tail.rotate_left(29) ^ u64::from(len)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> 58) as usize % RECENT
     }
 }
 
@@ -275,6 +294,22 @@ impl<'f> AccessFeeder<'f> {
             Ok(rec) => sum.add(&rec, self.since),
             Err(_) => sum.malformed += 1,
         }
+    }
+
+    /// Adds the lines at the start of `buf` (empty lines are skipped); returns the bytes
+    /// consumed, as [`AccessFormat::parse_lines`] does.
+    pub fn feed_lines(&mut self, sum: &mut AccessSummary, buf: &[u8], ends_line: bool) -> usize {
+        let since = self.since;
+        self.format.parse_lines(
+            buf,
+            ends_line,
+            self.needed,
+            &mut self.spans,
+            |_, rec| match rec {
+                Ok(rec) => sum.add(&rec, since),
+                Err(_) => sum.malformed += 1,
+            },
+        )
     }
 }
 
@@ -349,21 +384,21 @@ impl AccessSummary {
 
     #[inline]
     fn upstream(&mut self, addr: &[u8]) -> usize {
-        let (len, head, tail) = Recent::key(addr);
-        for r in &self.recent {
-            if r.len == len
-                && r.head == head
-                && r.tail == tail
-                && (len <= 16 || *self.upstreams[r.index as usize].0 == *addr)
-            {
-                return r.index as usize;
-            }
+        let key = Recent::key(addr);
+        let (len, head, tail) = key;
+        let slot = Recent::slot(key);
+        let r = self.recent.0[slot];
+        if r.len == len
+            && r.head == head
+            && r.tail == tail
+            && (len <= 16 || *self.upstreams[r.index as usize].0 == *addr)
+        {
+            return r.index as usize;
         }
         let i = self.upstream_slow(addr);
         // An address counted under `(other)` is not cached: its key is not the address.
         if *self.upstreams[i].0 == *addr {
-            self.recent.rotate_right(1);
-            self.recent[0] = Recent {
+            self.recent.0[slot] = Recent {
                 len,
                 head,
                 tail,

@@ -85,28 +85,28 @@ impl<'a> Iterator for UpstreamList<'a> {
         }
         let b = self.rest;
         let new_group = self.new_group;
-        // Separators: `, ` within a group and ` : ` between groups.
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b',' => {
-                    self.rest = b[i + 1..].strip_prefix(b" ").unwrap_or(&b[i + 1..]);
-                    self.new_group = false;
-                    return Some(UpstreamItem {
-                        value: &b[..i],
-                        new_group,
-                    });
-                }
-                b' ' if b[i + 1..].starts_with(b": ") => {
-                    self.rest = &b[i + 3..];
-                    self.new_group = true;
-                    return Some(UpstreamItem {
-                        value: &b[..i],
-                        new_group,
-                    });
-                }
-                _ => i += 1,
+        // Separators: `, ` within a group and ` : ` between groups. Most lists have one item,
+        // so the search for either byte is done a word at a time.
+        let mut at = 0;
+        while let Some(k) = find_comma_or_space(&b[at..]) {
+            let i = at + k;
+            if b[i] == b',' {
+                self.rest = b[i + 1..].strip_prefix(b" ").unwrap_or(&b[i + 1..]);
+                self.new_group = false;
+                return Some(UpstreamItem {
+                    value: &b[..i],
+                    new_group,
+                });
             }
+            if b[i + 1..].starts_with(b": ") {
+                self.rest = &b[i + 3..];
+                self.new_group = true;
+                return Some(UpstreamItem {
+                    value: &b[..i],
+                    new_group,
+                });
+            }
+            at = i + 1;
         }
         self.rest = &[];
         Some(UpstreamItem {
@@ -114,6 +114,40 @@ impl<'a> Iterator for UpstreamList<'a> {
             new_group,
         })
     }
+}
+
+/// The first `,` or ` ` in `b`, eight bytes at a time (SWAR: a byte of `x ^ pattern` is zero
+/// where it matches; the lowest flagged byte is always a true match).
+#[inline]
+fn find_comma_or_space(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+        let z = zero(w ^ (LO * u64::from(b','))) | zero(w ^ (LO * u64::from(b' ')));
+        if z != 0 {
+            // The lowest flag of each half is exact, so the lowest of both is the first.
+            return Some(at + (z.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let tail = chunks.remainder().len();
+    if tail == 0 {
+        return None;
+    }
+    if b.len() < 8 {
+        return b.iter().position(|&c| c == b',' || c == b' ');
+    }
+    // The last eight bytes, overlapping what was searched: flags below `at` are dropped.
+    let last = b.len() - 8;
+    let w = u64::from_le_bytes(b[last..].try_into().unwrap_or([0; 8]));
+    let z = zero(w ^ (LO * u64::from(b','))) | zero(w ^ (LO * u64::from(b' ')));
+    let z = z & (u64::MAX << (8 * (8 - tail)));
+    // Searched bytes hold no match, so no borrow reaches the kept flags: they are exact.
+    (z != 0).then(|| last + (z.trailing_zeros() / 8) as usize)
 }
 
 impl<'a> Record<'a> {

@@ -228,3 +228,242 @@ fn millis_forms() {
     assert_eq!(millis(b""), None);
     assert_eq!(millis(b".5"), None);
 }
+
+/// The formats the scanner is checked on: the built-in ones, with every escape, and two
+/// custom ones (one JSON).
+fn test_formats() -> Vec<AccessFormat> {
+    vec![
+        AccessFormat::combined(),
+        ext(Escape::Default),
+        ext(Escape::Json),
+        ext(Escape::None),
+        AccessFormat::compile("[${status}] $request_time$", Escape::None).expect("compile"),
+        AccessFormat::compile(
+            "{\"t\":\"$time_iso8601\",\"s\":$status,\"u\":\"$upstream_addr\",\"r\":\"$request\"}",
+            Escape::Json,
+        )
+        .expect("compile"),
+    ]
+}
+
+/// Lines built from the real fixtures with random edits (delimiters inserted, bytes dropped,
+/// lines cut or padded past a 64-byte block): `rounds` variants of each.
+fn mutated_lines(rounds: usize) -> Vec<Vec<u8>> {
+    let mut lines: Vec<Vec<u8>> = ["combined.log", "ext.log", "ext-json.log"]
+        .iter()
+        .flat_map(|f| {
+            std::fs::read(format!(
+                "{}/tests/fixtures/logs/{f}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .expect("fixture")
+            .split(|&b| b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.push(br#"{"t":"2026-11-21T13:14:47+00:00","s":502,"u":"127.0.0.1:1, 127.0.0.1:2","r":"GET /\"x\" HTTP/1.1"}"#.to_vec());
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rand = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let noise = b" \"]\\,:-[x0\x00\n";
+    let mut out = Vec::new();
+    for base in &lines {
+        for round in 0..rounds {
+            let mut l = base.clone();
+            for _ in 0..round % 4 {
+                match rand(4) {
+                    0 if !l.is_empty() => {
+                        let at = rand(l.len());
+                        l.remove(at);
+                    }
+                    1 => {
+                        let at = rand(l.len() + 1);
+                        l.insert(at, noise[rand(noise.len())]);
+                    }
+                    2 => l.truncate(rand(l.len() + 1)),
+                    _ => {
+                        let at = rand(l.len() + 1);
+                        let pad = vec![b'a'; rand(130)];
+                        l.splice(at..at, pad);
+                    }
+                }
+            }
+            out.push(l);
+        }
+    }
+    out
+}
+
+/// The block scanner and the per-field search give the same spans or the same error, for
+/// every prefix length.
+#[test]
+fn scanner_agrees_with_the_per_field_search() {
+    let formats = test_formats();
+    let mut cases = 0;
+    for l in mutated_lines(200) {
+        for f in &formats {
+            let slow = f.clone().without_scanner();
+            for n in [f.len(), 1, f.len() / 2, f.len().saturating_sub(1)] {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let fast = f.parse_prefix(&l, &mut a, n).map(|_| ());
+                let want = slow.parse_prefix(&l, &mut b, n).map(|_| ());
+                assert_eq!(fast, want, "{f} on {:?}", String::from_utf8_lossy(&l));
+                if fast.is_ok() {
+                    assert_eq!(a, b, "{f} on {:?}", String::from_utf8_lossy(&l));
+                }
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases > 50_000, "{cases}");
+}
+
+/// One outcome per line: the line and its spans, or the error.
+type Outcomes = Vec<(Vec<u8>, Result<Vec<Span>, LineError>)>;
+
+/// `parse_lines` over a buffer of many lines, fed in chunks cut at random places (as reads
+/// cut them), gives for each line what `parse_prefix` gives on that line alone.
+#[test]
+fn buffer_splitting_agrees_with_line_splitting() {
+    let lines = mutated_lines(40);
+    let mut text: Vec<u8> = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        // Newlines inside a mutated line make more lines; empty lines are skipped by both.
+        text.extend_from_slice(l);
+        text.push(b'\n');
+        if i % 97 == 0 {
+            text.push(b'\n');
+        }
+    }
+    text.extend_from_slice(&lines[3]); // a last line without a newline
+    let mut seed = 12345u64;
+    for (f, n) in test_formats()
+        .into_iter()
+        .flat_map(|f| [f.len(), f.len() / 2, 1].map(|n| (f.clone(), n)))
+    {
+        let mut want: Outcomes = Vec::new();
+        let mut spans = Vec::new();
+        for l in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let r = f.parse_prefix(l, &mut spans, n).map(|r| {
+                (0..n)
+                    .map(|i| r.field(i).map_or((0, 0), |x| span_of(l, x)))
+                    .collect()
+            });
+            want.push((l.to_vec(), r));
+        }
+        for slow in [false, true] {
+            let f = if slow {
+                f.clone().without_scanner()
+            } else {
+                f.clone()
+            };
+            let mut got: Outcomes = Vec::new();
+            let mut pending: Vec<u8> = Vec::new();
+            let mut at = 0;
+            while at < text.len() {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let take = ((seed >> 33) as usize % 700 + 1).min(text.len() - at);
+                pending.extend_from_slice(&text[at..at + take]);
+                at += take;
+                let last = at == text.len();
+                let used = f.parse_lines(&pending, last, n, &mut spans, |l, r| {
+                    let r = r.map(|r| {
+                        (0..n)
+                            .map(|i| r.field(i).map_or((0, 0), |x| span_of(l, x)))
+                            .collect()
+                    });
+                    got.push((l.to_vec(), r));
+                });
+                assert!(used <= pending.len());
+                assert!(!last || used == pending.len());
+                pending.drain(..used);
+            }
+            assert_eq!(got.len(), want.len(), "{f} n={n} (slow: {slow})");
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(
+                    g,
+                    w,
+                    "{f} n={n} (slow: {slow}) on {:?}",
+                    String::from_utf8_lossy(&w.0)
+                );
+            }
+        }
+    }
+}
+
+/// Where `field` lies in `line`.
+fn span_of(line: &[u8], field: &[u8]) -> Span {
+    let s = field.as_ptr() as usize - line.as_ptr() as usize;
+    (s as u32, (s + field.len()) as u32)
+}
+
+#[test]
+fn formats_with_many_delimiters_still_split() {
+    // Nine distinct first bytes: more than the scanner takes, so each field is searched.
+    let f =
+        AccessFormat::compile("$a|$b;$c,$d/$e=$f+$g*$h~$i&$j", Escape::Default).expect("compile");
+    let mut spans = Vec::new();
+    let r = f.parse(b"1|2;3,4/5=6+7*8~9&10", &mut spans).expect("parse");
+    let got: Vec<_> = (0..10).map(|i| r.field(i).expect("field")).collect();
+    assert_eq!(
+        got,
+        [
+            &b"1"[..],
+            b"2",
+            b"3",
+            b"4",
+            b"5",
+            b"6",
+            b"7",
+            b"8",
+            b"9",
+            b"10"
+        ]
+    );
+}
+
+/// The list iterator against a byte-at-a-time reference, on random lists of every length.
+#[test]
+fn upstream_lists_split_like_the_reference() {
+    fn reference(mut b: &[u8]) -> Vec<(Vec<u8>, bool)> {
+        let (mut out, mut group) = (Vec::new(), false);
+        'items: while !b.is_empty() {
+            for i in 0..b.len() {
+                let sep = match b[i] {
+                    b',' => Some((i + 1 + usize::from(b.get(i + 1) == Some(&b' ')), false)),
+                    b' ' if b[i + 1..].starts_with(b": ") => Some((i + 3, true)),
+                    _ => None,
+                };
+                if let Some((next, new_group)) = sep {
+                    out.push((b[..i].to_vec(), group));
+                    (b, group) = (&b[next..], new_group);
+                    continue 'items;
+                }
+            }
+            out.push((b.to_vec(), group));
+            break;
+        }
+        out
+    }
+    let mut seed = 7u64;
+    let alphabet = b"0123456789.:, -x";
+    for len in 0..40 {
+        for _ in 0..300 {
+            let b: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    alphabet[(seed >> 33) as usize % alphabet.len()]
+                })
+                .collect();
+            let got: Vec<(Vec<u8>, bool)> = UpstreamList::new(&b)
+                .map(|i| (i.value.to_vec(), i.new_group))
+                .collect();
+            assert_eq!(got, reference(&b), "{:?}", String::from_utf8_lossy(&b));
+        }
+    }
+}
