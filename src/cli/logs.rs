@@ -44,7 +44,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 
-use crate::gather::logs::{for_each_chunk, for_each_line, sample, seek_since};
+use crate::gather::logs::{for_each_line, sample, seek_since};
 use crate::parse::logs::access_log::{AccessFormat, Var};
 use crate::parse::logs::error_log;
 use crate::parse::logs::summary::{self, AccessFeeder, AccessSummary, Counts, ErrorSummary};
@@ -280,8 +280,10 @@ fn summarise(
     let acc = &mut report.access;
     let before = (acc.total.requests + acc.skipped_before, acc.malformed);
     let mut feeder = AccessFeeder::new(format, window.map(|w| w.utc));
-    out.bytes_read = for_each_chunk(&mut file, |buf, ends_line| {
-        feeder.feed_lines(acc, buf, ends_line)
+    out.bytes_read = for_each_line(&mut file, |l| {
+        if !l.is_empty() {
+            feeder.feed(acc, l)
+        }
     })?;
     out.malformed = acc.malformed - before.1;
     out.lines = acc.total.requests + acc.skipped_before - before.0 + out.malformed;

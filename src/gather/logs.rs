@@ -15,35 +15,7 @@ const PROBE: usize = 64 << 10;
 
 /// Calls `f` with every line of `r` (newline removed; a last line without a newline
 /// included). Returns the bytes read.
-pub fn for_each_line<R: Read>(r: R, mut f: impl FnMut(&[u8])) -> io::Result<u64> {
-    for_each_chunk(r, |buf, ends_line| {
-        let mut start = 0;
-        for nl in memchr::memchr_iter(b'\n', buf) {
-            f(&buf[start..nl]);
-            start = nl + 1;
-        }
-        if ends_line && start < buf.len() {
-            f(&buf[start..]);
-            return buf.len();
-        }
-        start
-    })
-}
-
-/// Reads `r` through one buffer and calls `f(bytes, ends_line)` with what has been read and
-/// not consumed yet; `f` returns how many bytes at the start it consumed: whole lines, each
-/// with its newline (what is left is kept, and more is read after it). `ends_line` says the
-/// end of `bytes` must be taken as the end of a line, and everything consumed: at the end of
-/// the input (a last line without a newline), or when one line fills the whole buffer (it is
-/// passed on cut, once, and the rest of it is skipped; it fails to parse and is counted as
-/// malformed). Returns the bytes read.
-///
-/// For parsers that find line ends themselves as they go (the access-log splitter), which
-/// saves a separate pass over every byte to find the newlines.
-pub fn for_each_chunk<R: Read>(
-    mut r: R,
-    mut f: impl FnMut(&[u8], bool) -> usize,
-) -> io::Result<u64> {
+pub fn for_each_line<R: Read>(mut r: R, mut f: impl FnMut(&[u8])) -> io::Result<u64> {
     let mut buf = vec![0u8; BUF];
     let mut filled = 0;
     let mut total = 0u64;
@@ -57,28 +29,25 @@ pub fn for_each_chunk<R: Read>(
         total += n as u64;
         if n == 0 {
             if filled > 0 && !skipping {
-                f(&buf[..filled], true);
+                f(&buf[..filled]);
             }
             return Ok(total);
         }
-        let mut start = filled;
         filled += n;
-        if skipping {
-            match memchr::memchr(b'\n', &buf[start..filled]) {
-                Some(nl) => {
-                    skipping = false;
-                    buf.copy_within(start + nl + 1..filled, start);
-                    filled -= nl + 1;
-                }
-                None => {
-                    filled = start;
-                    continue;
-                }
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', &buf[..filled]) {
+            if skipping {
+                skipping = false;
+            } else {
+                f(&buf[start..nl]);
             }
+            start = nl + 1;
         }
-        start = f(&buf[..filled], false).min(filled);
         if start == 0 && filled == buf.len() {
-            f(&buf[..filled], true);
+            // No newline in a whole buffer: pass the cut line on once, skip the rest of it.
+            if !skipping {
+                f(&buf[..filled]);
+            }
             skipping = true;
             filled = 0;
         } else {

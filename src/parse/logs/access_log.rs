@@ -21,7 +21,7 @@ use super::time;
 mod record;
 mod scan;
 pub use record::{Record, Request, UpstreamItem, UpstreamList, status};
-use scan::{Delims, Scanner, Stop};
+use scan::{Delims, Scanner};
 
 /// `log_format … escape=…`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,10 +123,6 @@ pub struct AccessFormat {
     /// The first bytes of the literals that end the fields (all but the last), when there
     /// are few enough for [`Scanner`]; otherwise each field's end is searched on its own.
     delims: Option<Delims>,
-    /// The same with the newline added, and its index, for splitting a buffer of lines in
-    /// one pass ([`AccessFormat::parse_lines`]); `None` when there are too many delimiters or
-    /// a literal holds a newline.
-    lines: Option<(Delims, u8)>,
     /// The field index of each [`Var`], if the format has it.
     slot: [Option<u16>; KNOWN],
 }
@@ -214,12 +210,6 @@ impl AccessFormat {
                 }
             }
         }
-        let newline_free =
-            !prefix.contains(&b'\n') && fields.iter().all(|f| !f.until.contains(&b'\n'));
-        let lines = delims.filter(|_| newline_free).and_then(|mut d| {
-            let nl = d.add(b'\n')?;
-            Some((d, nl))
-        });
         let mut slot = [None; KNOWN];
         for (i, f) in fields.iter().enumerate() {
             if let Some(v) = f.var
@@ -232,7 +222,6 @@ impl AccessFormat {
             prefix: prefix.into(),
             fields,
             delims,
-            lines,
             slot,
         })
     }
@@ -266,7 +255,6 @@ impl AccessFormat {
     #[doc(hidden)]
     pub fn without_scanner(mut self) -> Self {
         self.delims = None;
-        self.lines = None;
         self
     }
 
@@ -341,123 +329,6 @@ impl AccessFormat {
             spans.push((pos as u32, end as u32));
         }
         Ok(Record::new(self, line, spans))
-    }
-
-    /// Splits the lines at the start of `buf`, finding where each ends as it goes (one pass
-    /// over the bytes, where finding the newlines first would be a second one): calls
-    /// `f(line, split)` for every non-empty line, `split` being the outcome of
-    /// [`Self::parse_prefix`] with `n` on it. Returns how many bytes were consumed: up to
-    /// and including the last newline, or all of `buf` when `ends_line` says its end ends a
-    /// line (see `gather::logs::for_each_chunk`).
-    pub fn parse_lines(
-        &self,
-        buf: &[u8],
-        ends_line: bool,
-        n: usize,
-        spans: &mut Vec<Span>,
-        mut f: impl FnMut(&[u8], Result<Record<'_>, LineError>),
-    ) -> usize {
-        let Some((delims, nl)) = self.lines.filter(|_| buf.len() <= u32::MAX as usize) else {
-            return self.parse_lines_each(buf, ends_line, n, spans, f);
-        };
-        let n = n.min(self.fields.len());
-        let mut scan = Scanner::new(buf, delims);
-        let mut start = 0;
-        while start < buf.len() {
-            if buf[start] == b'\n' {
-                start += 1;
-                continue;
-            }
-            let Some((end, split)) = self.split_in(&mut scan, nl, buf, start, n, spans) else {
-                // The buffer ends inside this line.
-                if !ends_line {
-                    return start;
-                }
-                let line = &buf[start..];
-                f(line, self.parse_prefix(line, spans, n));
-                return buf.len();
-            };
-            let line = &buf[start..end];
-            f(line, split.map(|()| Record::new(self, line, spans)));
-            start = end + 1;
-        }
-        buf.len()
-    }
-
-    /// [`Self::parse_lines`] a line at a time, for formats the scanner does not take.
-    fn parse_lines_each(
-        &self,
-        buf: &[u8],
-        ends_line: bool,
-        n: usize,
-        spans: &mut Vec<Span>,
-        mut f: impl FnMut(&[u8], Result<Record<'_>, LineError>),
-    ) -> usize {
-        let mut start = 0;
-        for nl in memchr::memchr_iter(b'\n', buf) {
-            let line = &buf[start..nl];
-            if !line.is_empty() {
-                f(line, self.parse_prefix(line, spans, n));
-            }
-            start = nl + 1;
-        }
-        if ends_line && start < buf.len() {
-            let line = &buf[start..];
-            f(line, self.parse_prefix(line, spans, n));
-            return buf.len();
-        }
-        start
-    }
-
-    /// Splits the first `n` fields of the line at `start` of a buffer of lines, into `spans`
-    /// (relative to the line): the position of the line's newline and the outcome, or `None`
-    /// when the buffer ends first. A search for a field's end stops at the newline, so it
-    /// never runs into the next line.
-    fn split_in(
-        &self,
-        scan: &mut Scanner<'_>,
-        nl: u8,
-        buf: &[u8],
-        start: usize,
-        n: usize,
-        spans: &mut Vec<Span>,
-    ) -> Option<(usize, Result<(), LineError>)> {
-        spans.clear();
-        // The prefix holds no newline, so a match lies inside the line.
-        if !starts_with(&buf[start..], &self.prefix) {
-            return Some((scan.next(nl, start)?, Err(LineError::Prefix)));
-        }
-        let rel = |p: usize| (p - start) as u32;
-        let mut pos = start + self.prefix.len();
-        let inner = n.min(self.fields.len().saturating_sub(1));
-        for (i, f) in self.fields[..inner].iter().enumerate() {
-            let mut at = pos;
-            let end = loop {
-                match scan.next_in_line(f.delim, nl, at) {
-                    // The byte before the line is a newline (or there is none), so the checks
-                    // that look behind a match see what they would in the line alone.
-                    Ok(j) if f.simple || self.ends_at(buf, pos, j, f) => break j,
-                    Ok(j) => at = j + 1,
-                    Err(Stop::Line(e)) => return Some((e, Err(LineError::Field(i)))),
-                    Err(Stop::Buffer) => return None,
-                }
-            };
-            spans.push((rel(pos), rel(end)));
-            // Literals hold no newline: the matched one ends inside the line.
-            pos = end + f.until.len();
-        }
-        let end = scan.next(nl, pos)?;
-        if inner < n {
-            let f = &self.fields[inner];
-            match end
-                .checked_sub(f.until.len())
-                .filter(|&e| e >= pos && starts_with(&buf[e..end], &f.until))
-            {
-                Some(e) => spans.push((rel(pos), rel(e))),
-                None => return Some((end, Err(LineError::Field(inner)))),
-            }
-        }
-        Some((end, Ok(())))
     }
 
     /// [`Self::find_end`] with the delimiters' positions from `scan`.

@@ -295,22 +295,6 @@ impl<'f> AccessFeeder<'f> {
             Err(_) => sum.malformed += 1,
         }
     }
-
-    /// Adds the lines at the start of `buf` (empty lines are skipped); returns the bytes
-    /// consumed, as [`AccessFormat::parse_lines`] does.
-    pub fn feed_lines(&mut self, sum: &mut AccessSummary, buf: &[u8], ends_line: bool) -> usize {
-        let since = self.since;
-        self.format.parse_lines(
-            buf,
-            ends_line,
-            self.needed,
-            &mut self.spans,
-            |_, rec| match rec {
-                Ok(rec) => sum.add(&rec, since),
-                Err(_) => sum.malformed += 1,
-            },
-        )
-    }
 }
 
 impl AccessSummary {

@@ -11,9 +11,9 @@
 //! wraps the intrinsics safely; elsewhere with SWAR on 64-bit words. Both are tested against
 //! a byte-by-byte reference.
 
-/// The most distinct delimiter bytes a format may have for [`Scanner`] (the newline, when
-/// lines are found with it, counts as one); formats with more fall back to a search per
-/// field. Typical formats have three (` `, `"`, `]`). A power of two.
+/// The most distinct delimiter bytes a format may have for [`Scanner`]; formats with more
+/// fall back to a search per field. Typical formats have three (` `, `"`, `]`). A power of
+/// two (indexes are masked with `MAX - 1`).
 pub const MAX: usize = 8;
 
 /// The distinct first bytes of the literals that end a format's fields.
@@ -41,18 +41,8 @@ impl Delims {
 /// One mask per delimiter for one 64-byte block.
 type Masks = [u64; MAX];
 
-/// Why [`Scanner::next_in_line`] found no delimiter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// The line ends first, at this position (its newline).
-    Line(usize),
-    /// The buffer ends first: neither the delimiter nor a newline is in the rest of it.
-    Buffer,
-}
-
 /// Walks a line's blocks forward, classifying each once, on demand.
 pub struct Scanner<'l> {
-    /// A line, or a buffer of lines.
     line: &'l [u8],
     delims: Delims,
     /// The index of the classified block (`usize::MAX`: none yet).
@@ -87,34 +77,6 @@ impl<'l> Scanner<'l> {
                 let at = b * 64 + m.trailing_zeros() as usize;
                 // Past the end the block is zero-padded: a NUL delimiter would match there.
                 return (at < self.line.len()).then_some(at);
-            }
-            from = (b + 1) * 64;
-        }
-    }
-
-    /// Like [`Self::next`], but stops at the end of the line: the first position at or after
-    /// `from` holding delimiter `k`, or [`Stop::Line`] with the position of the newline
-    /// (delimiter `nl`) when that comes first, or [`Stop::Buffer`] when neither is there.
-    #[inline(always)]
-    pub fn next_in_line(&mut self, k: u8, nl: u8, mut from: usize) -> Result<usize, Stop> {
-        loop {
-            if from >= self.line.len() {
-                return Err(Stop::Buffer);
-            }
-            let b = from / 64;
-            if b != self.block {
-                self.load(b);
-            }
-            let above = u64::MAX << (from % 64);
-            let m = self.masks[usize::from(k) & (MAX - 1)] & above;
-            let n = self.masks[usize::from(nl) & (MAX - 1)] & above;
-            if m | n != 0 {
-                let (mt, nt) = (m.trailing_zeros(), n.trailing_zeros());
-                let at = b * 64 + mt.min(nt) as usize;
-                if at >= self.line.len() {
-                    return Err(Stop::Buffer);
-                }
-                return if mt < nt { Ok(at) } else { Err(Stop::Line(at)) };
             }
             from = (b + 1) * 64;
         }

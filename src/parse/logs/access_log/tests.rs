@@ -270,7 +270,7 @@ fn mutated_lines(rounds: usize) -> Vec<Vec<u8>> {
         seed ^= seed << 17;
         (seed % n as u64) as usize
     };
-    let noise = b" \"]\\,:-[x0\x00\n";
+    let noise = b" \"]\\,:-[x0\x00";
     let mut out = Vec::new();
     for base in &lines {
         for round in 0..rounds {
@@ -321,85 +321,6 @@ fn scanner_agrees_with_the_per_field_search() {
         }
     }
     assert!(cases > 50_000, "{cases}");
-}
-
-/// One outcome per line: the line and its spans, or the error.
-type Outcomes = Vec<(Vec<u8>, Result<Vec<Span>, LineError>)>;
-
-/// `parse_lines` over a buffer of many lines, fed in chunks cut at random places (as reads
-/// cut them), gives for each line what `parse_prefix` gives on that line alone.
-#[test]
-fn buffer_splitting_agrees_with_line_splitting() {
-    let lines = mutated_lines(40);
-    let mut text: Vec<u8> = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        // Newlines inside a mutated line make more lines; empty lines are skipped by both.
-        text.extend_from_slice(l);
-        text.push(b'\n');
-        if i % 97 == 0 {
-            text.push(b'\n');
-        }
-    }
-    text.extend_from_slice(&lines[3]); // a last line without a newline
-    let mut seed = 12345u64;
-    for (f, n) in test_formats()
-        .into_iter()
-        .flat_map(|f| [f.len(), f.len() / 2, 1].map(|n| (f.clone(), n)))
-    {
-        let mut want: Outcomes = Vec::new();
-        let mut spans = Vec::new();
-        for l in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let r = f.parse_prefix(l, &mut spans, n).map(|r| {
-                (0..n)
-                    .map(|i| r.field(i).map_or((0, 0), |x| span_of(l, x)))
-                    .collect()
-            });
-            want.push((l.to_vec(), r));
-        }
-        for slow in [false, true] {
-            let f = if slow {
-                f.clone().without_scanner()
-            } else {
-                f.clone()
-            };
-            let mut got: Outcomes = Vec::new();
-            let mut pending: Vec<u8> = Vec::new();
-            let mut at = 0;
-            while at < text.len() {
-                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                let take = ((seed >> 33) as usize % 700 + 1).min(text.len() - at);
-                pending.extend_from_slice(&text[at..at + take]);
-                at += take;
-                let last = at == text.len();
-                let used = f.parse_lines(&pending, last, n, &mut spans, |l, r| {
-                    let r = r.map(|r| {
-                        (0..n)
-                            .map(|i| r.field(i).map_or((0, 0), |x| span_of(l, x)))
-                            .collect()
-                    });
-                    got.push((l.to_vec(), r));
-                });
-                assert!(used <= pending.len());
-                assert!(!last || used == pending.len());
-                pending.drain(..used);
-            }
-            assert_eq!(got.len(), want.len(), "{f} n={n} (slow: {slow})");
-            for (g, w) in got.iter().zip(&want) {
-                assert_eq!(
-                    g,
-                    w,
-                    "{f} n={n} (slow: {slow}) on {:?}",
-                    String::from_utf8_lossy(&w.0)
-                );
-            }
-        }
-    }
-}
-
-/// Where `field` lies in `line`.
-fn span_of(line: &[u8], field: &[u8]) -> Span {
-    let s = field.as_ptr() as usize - line.as_ptr() as usize;
-    (s as u32, (s + field.len()) as u32)
 }
 
 #[test]
