@@ -325,7 +325,7 @@ fn scanner_agrees_with_the_per_field_search() {
 
 #[test]
 fn formats_with_many_delimiters_still_split() {
-    // Nine distinct first bytes: more than the scanner takes, so each field is searched.
+    // Nine distinct first bytes: more than the scanner takes (4), so each field is searched.
     let f =
         AccessFormat::compile("$a|$b;$c,$d/$e=$f+$g*$h~$i&$j", Escape::Default).expect("compile");
     let mut spans = Vec::new();
