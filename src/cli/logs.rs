@@ -25,7 +25,9 @@
 //!              "minutes_dropped",
 //!              "slowest": [{"uri", "max_request_time_ms", "at": RFC 3339|null}],
 //!              "failing": [{"uri", "status_5xx", "status_502", "status_504", "overcount"}]},
-//!   "errors": {"lines", "malformed", "unclassified", "classes": {class: count},
+//!   "errors": {"lines", "malformed", "unclassified",
+//!              "unclassified_top": [{"shape", "count", "example"}], "unclassified_other",
+//!              "classes": {class: count},
 //!              "upstreams": [{"addr", "classes": {class: count}}]},
 //!   "caps": {"uris_tracked", "slowest", "upstreams", "minutes"} }
 //! ```
@@ -379,5 +381,6 @@ fn caps() -> serde_json::Value {
         "slowest": summary::SLOWEST,
         "upstreams": summary::UPSTREAM_CAP,
         "minutes": summary::MINUTE_CAP,
+        "unclassified_shapes": summary::UNCLASSIFIED_CAP,
     })
 }

@@ -48,16 +48,23 @@ fn dead_upstream_counts_502_and_connect_refused() {
             ext_log.display()
         ))
         .server(&format!(
-            "location / {{ proxy_pass http://127.0.0.1:{dead}; }}"
+            "location / {{ proxy_pass http://127.0.0.1:{dead}; }}\n\
+             location /static/ {{ root {}; }}",
+            dir.path().display()
         ))
         .start();
+    // Not upstream failures: nginx's own `open() "…" failed (2: …)` for missing files.
+    for f in ["a.png", "b.png"] {
+        let r = http::get(nginx.port(), &format!("/static/{f}"));
+        assert_eq!(http::status_or_zero(&r), 404);
+    }
     const N: usize = 7;
     for i in 0..N {
         let r = http::get(nginx.port(), &format!("/api/item/{i}?q=1"));
         assert_eq!(http::status_or_zero(&r), 502);
     }
     http::get(nginx.port(), "/slow").ok();
-    nginx.wait_access(N + 1);
+    nginx.wait_access(N + 3);
     let v = logs_json(&[
         s(&ext_log),
         s(&nginx.error_log()),
@@ -71,10 +78,24 @@ fn dead_upstream_counts_502_and_connect_refused() {
         "picked from the config's access_log"
     );
     assert_eq!(files[1]["kind"], "error");
-    assert_eq!(v["access"]["requests"], N as u64 + 1);
+    assert_eq!(v["access"]["requests"], N as u64 + 3);
     assert_eq!(v["access"]["status_502"], N as u64 + 1);
     assert_eq!(v["access"]["malformed"], 0);
     assert_eq!(v["errors"]["classes"]["connect_refused"], N as u64 + 1);
+    // The messages no class covers are counted by shape, with an example.
+    assert_eq!(v["errors"]["unclassified"], 2);
+    let top = &v["errors"]["unclassified_top"][0];
+    assert_eq!(top["count"], 2);
+    assert_eq!(
+        top["shape"],
+        "open() \"…\" failed (2: No such file or directory)"
+    );
+    assert!(
+        top["example"]
+            .as_str()
+            .is_some_and(|e| e.contains("/static/a.png")),
+        "{top}"
+    );
     let addr = format!("127.0.0.1:{dead}");
     let up = v["access"]["upstreams"]
         .as_array()
@@ -109,6 +130,10 @@ fn dead_upstream_counts_502_and_connect_refused() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("connect_refused"), "{text}");
     assert!(text.contains(&addr), "{text}");
+    assert!(
+        text.contains("2  open() \"…\" failed (2: No such file or directory)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -86,6 +86,10 @@ pub fn json(r: &Report) -> Value {
             "lines": e.lines,
             "malformed": e.malformed,
             "unclassified": e.unclassified,
+            "unclassified_top": e.unclassified_top(TOP_UNCLASSIFIED).iter().map(|u| json!({
+                "shape": lossy(&u.shape), "count": u.count, "example": lossy(&u.example),
+            })).collect::<Vec<_>>(),
+            "unclassified_other": e.unclassified_other,
             "classes": classes_json(e.classes()),
             "upstreams": err_ups,
         },
@@ -102,6 +106,9 @@ fn addr_width<'a>(addrs: impl Iterator<Item = &'a [u8]>) -> usize {
         .unwrap_or(0)
         .clamp(4, 60)
 }
+
+/// Unclassified message shapes shown.
+const TOP_UNCLASSIFIED: usize = 10;
 
 /// Minutes shown in the text report.
 const TEXT_MINUTES: usize = 15;
@@ -238,6 +245,16 @@ fn errors_text(s: &mut String, r: &Report) {
     );
     for (c, n) in e.classes() {
         let _ = writeln!(s, "    {n:>8}  {}", c.as_str());
+    }
+    let top = e.unclassified_top(5);
+    if !top.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n  unclassified messages at [error] or worse (most frequent):"
+        );
+        for u in top {
+            let _ = writeln!(s, "    {:>8}  {}", u.count, lossy(&u.shape));
+        }
     }
     let ups = e.upstreams();
     if !ups.is_empty() {

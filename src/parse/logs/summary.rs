@@ -24,6 +24,8 @@ pub const SLOWEST: usize = 10;
 pub const UPSTREAM_CAP: usize = 1000;
 /// Minutes kept (one week).
 pub const MINUTE_CAP: usize = 7 * 24 * 60;
+/// Distinct shapes of unclassified error messages kept (the rest count as `other`).
+pub const UNCLASSIFIED_CAP: usize = 256;
 
 /// Request counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -525,6 +527,40 @@ pub struct ErrorSummary {
     /// `[error]` or worse lines that are not a known upstream failure.
     pub unclassified: u64,
     upstreams: Vec<(Box<[u8]>, [u64; UpstreamError::ALL.len()])>,
+    /// Unclassified messages by [`shape`]: count and the first message seen.
+    shapes: HashMap<Box<[u8]>, (u64, Box<[u8]>)>,
+    /// Unclassified messages whose shape was not kept ([`UNCLASSIFIED_CAP`]).
+    pub unclassified_other: u64,
+}
+
+/// A message of the unclassified kind, counted by shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unclassified {
+    /// The message with quoted parts elided (`open() "…" failed (13: Permission denied)`).
+    pub shape: Vec<u8>,
+    pub count: u64,
+    /// The first message of this shape, as nginx wrote it.
+    pub example: Vec<u8>,
+}
+
+/// A message with what varies from one line to the next elided: the contents of quoted
+/// strings (file paths, names) become `…`. Numbers are kept: they are mostly errnos.
+pub fn shape(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len());
+    let mut parts = message.split(|&b| b == b'"');
+    if let Some(first) = parts.next() {
+        out.extend_from_slice(first);
+    }
+    for (i, part) in parts.enumerate() {
+        out.push(b'"');
+        // Even parts (0, 2, …) after a quote are inside quotes.
+        if i % 2 == 0 {
+            out.extend_from_slice("…".as_bytes());
+        } else {
+            out.extend_from_slice(part);
+        }
+    }
+    out
 }
 
 impl ErrorSummary {
@@ -542,6 +578,7 @@ impl ErrorSummary {
         let Some(c) = l.classify() else {
             if l.level <= error_log::Level::Error {
                 self.unclassified += 1;
+                self.count_shape(l.message);
             }
             return;
         };
@@ -557,6 +594,33 @@ impl ErrorSummary {
             None => return,
         };
         self.upstreams[i].1[k] += 1;
+    }
+
+    fn count_shape(&mut self, message: &[u8]) {
+        let key = shape(message);
+        if let Some((n, _)) = self.shapes.get_mut(&key[..]) {
+            *n += 1;
+        } else if self.shapes.len() < UNCLASSIFIED_CAP {
+            self.shapes.insert(key.into(), (1, message.into()));
+        } else {
+            self.unclassified_other += 1;
+        }
+    }
+
+    /// The `n` most frequent shapes of unclassified messages, most frequent first.
+    pub fn unclassified_top(&self, n: usize) -> Vec<Unclassified> {
+        let mut v: Vec<Unclassified> = self
+            .shapes
+            .iter()
+            .map(|(s, (count, example))| Unclassified {
+                shape: s.to_vec(),
+                count: *count,
+                example: example.to_vec(),
+            })
+            .collect();
+        v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.shape.cmp(&b.shape)));
+        v.truncate(n);
+        v
     }
 
     /// Non-zero classes with their counts.

@@ -109,6 +109,47 @@ fn error_classes() {
     assert!(ups.iter().any(|(a, _)| *a == b"pair"));
 }
 
+#[test]
+fn unclassified_messages_are_kept_by_shape() {
+    let mut sum = ErrorSummary::default();
+    let lines = [
+        r#"2026/11/21 13:14:43 [error] 10#10: *5 open() "/var/www/html/a.png" failed (2: No such file or directory), client: 127.0.0.1, server: _, request: "GET /a.png HTTP/1.1", host: "x""#,
+        r#"2026/11/21 13:14:44 [error] 10#10: *6 open() "/var/www/html/b.png" failed (2: No such file or directory), client: 127.0.0.1, server: _, request: "GET /b.png HTTP/1.1", host: "x""#,
+        r#"2026/11/21 13:14:45 [error] 10#10: *7 directory index of "/var/www/html/" is forbidden, client: 127.0.0.1, server: _, request: "GET / HTTP/1.1", host: "x""#,
+        r#"2026/11/21 13:14:45 [notice] 10#10: signal process started"#,
+    ];
+    for l in lines {
+        sum.feed(l.as_bytes(), None);
+    }
+    let top = sum.unclassified_top(5);
+    let shapes: Vec<(String, u64)> = top
+        .iter()
+        .map(|u| (String::from_utf8_lossy(&u.shape).into_owned(), u.count))
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            (
+                r#"open() "…" failed (2: No such file or directory)"#.to_string(),
+                2
+            ),
+            (r#"directory index of "…" is forbidden"#.to_string(), 1),
+        ]
+    );
+    assert_eq!(
+        top[0].example,
+        br#"open() "/var/www/html/a.png" failed (2: No such file or directory)"#
+    );
+    // Bounded whatever the variety.
+    let mut sum = ErrorSummary::default();
+    for i in 0..(UNCLASSIFIED_CAP + 10) {
+        let l = format!("2026/11/21 13:14:45 [error] 10#10: thing {i} broke");
+        sum.feed(l.as_bytes(), None);
+    }
+    assert_eq!(sum.unclassified_top(usize::MAX).len(), UNCLASSIFIED_CAP);
+    assert_eq!(sum.unclassified_other, 10);
+}
+
 /// One generated line and what it means, for the reference computation.
 struct Gen {
     line: String,
