@@ -528,7 +528,7 @@ pub struct ErrorSummary {
     pub unclassified: u64,
     upstreams: Vec<(Box<[u8]>, [u64; UpstreamError::ALL.len()])>,
     /// Unclassified messages by [`shape`]: count and the first message seen.
-    shapes: HashMap<Box<[u8]>, (u64, Box<[u8]>)>,
+    shapes: FxMap<(u64, Box<[u8]>)>,
     /// Unclassified messages whose shape was not kept ([`UNCLASSIFIED_CAP`]).
     pub unclassified_other: u64,
 }
