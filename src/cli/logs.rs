@@ -18,7 +18,7 @@
 //!   "files": [{"path", "kind": "access"|"error"|"empty", "format": name|null,
 //!              "start_offset", "bytes_read", "lines", "malformed"}],
 //!   "access": {"requests", "status_5xx", "status_502", "status_504", "malformed",
-//!              "skipped_before_window",
+//!              "skipped_before_window", "without_upstream",
 //!              "upstreams": [{"addr", "attempts", "status_5xx", "status_502", "status_504"}],
 //!              "minutes": [{"minute": RFC 3339 UTC, "requests", "status_5xx", "status_502",
 //!                           "status_504"}],

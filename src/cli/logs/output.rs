@@ -76,6 +76,7 @@ pub fn json(r: &Report) -> Value {
             "requests": a.total.requests,
             "malformed": a.malformed,
             "skipped_before_window": a.skipped_before,
+            "without_upstream": a.without_upstream,
             "upstreams": upstreams,
             "minutes": minutes,
             "minutes_dropped": a.minutes_dropped(),
@@ -162,8 +163,13 @@ fn access_text(s: &mut String, r: &Report) {
     let ups = a.upstreams();
     if !ups.is_empty() {
         let shown = &ups[..ups.len().min(20)];
+        let own = if a.without_upstream > 0 {
+            format!("; {} answered by nginx itself", a.without_upstream)
+        } else {
+            String::new()
+        };
         let w = addr_width(shown.iter().map(|(a, _)| *a));
-        let _ = writeln!(s, "\n  per upstream (attempts, by $upstream_status):");
+        let _ = writeln!(s, "\n  per upstream (attempts, by $upstream_status{own}):");
         let _ = writeln!(
             s,
             "    {:<w$} {:>10} {:>8} {:>8} {:>8}",

@@ -108,6 +108,8 @@ pub struct AccessSummary {
     pub malformed: u64,
     /// Lines before the `--since` window.
     pub skipped_before: u64,
+    /// Requests nginx answered without an upstream (`$upstream_addr` is `-`).
+    pub without_upstream: u64,
     /// Per `$upstream_addr`, per attempt, by that attempt's `$upstream_status`.
     upstreams: Vec<(Box<[u8]>, Counts)>,
     upstream_index: FxMap<u32>,
@@ -314,7 +316,9 @@ impl AccessSummary {
         if let Some(t) = time {
             self.minutes.add(t.div_euclid(60), st);
         }
-        if let (Some(addrs), Some(statuses)) = (rec.upstream_addr(), rec.upstream_status()) {
+        if rec.raw(Var::UpstreamAddr) == Some(b"-") {
+            self.without_upstream += 1;
+        } else if let (Some(addrs), Some(statuses)) = (rec.upstream_addr(), rec.upstream_status()) {
             let mut statuses = statuses.map(|s| status(s.value));
             for a in addrs {
                 let s = statuses.next().flatten();

@@ -263,6 +263,21 @@ fn counts_of(c: &mut Counts, st: Option<u16>) {
     }
 }
 
+/// The reference's per-URI part: the slowest and the failing.
+fn per_uri(
+    max_ms: &mut HashMap<String, (u32, i64)>,
+    failing: &mut HashMap<String, Counts>,
+    r: &GenRec,
+) {
+    let e = max_ms.entry(r.path.clone()).or_insert((r.ms, r.time));
+    if r.ms > e.0 {
+        *e = (r.ms, r.time);
+    }
+    if r.status >= 500 {
+        counts_of(failing.entry(r.path.clone()).or_default(), Some(r.status));
+    }
+}
+
 /// The optimised summary equals a plain computation from the generator's own records.
 fn check_against_reference(n: usize, since: Option<i64>) {
     let log = generate(n);
@@ -273,6 +288,7 @@ fn check_against_reference(n: usize, since: Option<i64>) {
     let mut malformed = 0;
     let mut skipped = 0;
     let mut ups: Vec<(String, Counts)> = Vec::new();
+    let mut without_upstream = 0;
     let mut minutes: BTreeMap<i64, Counts> = BTreeMap::new();
     let mut max_ms: HashMap<String, (u32, i64)> = HashMap::new();
     let mut failing: HashMap<String, Counts> = HashMap::new();
@@ -290,6 +306,11 @@ fn check_against_reference(n: usize, since: Option<i64>) {
             minutes.entry(r.time.div_euclid(60)).or_default(),
             Some(r.status),
         );
+        if r.attempts.len() == 1 && r.attempts[0].0 == "-" {
+            without_upstream += 1;
+            per_uri(&mut max_ms, &mut failing, r);
+            continue;
+        }
         for (a, st) in &r.attempts {
             let key = if ups.iter().any(|(k, _)| k == a) || ups.len() < UPSTREAM_CAP {
                 a.as_str()
@@ -305,13 +326,7 @@ fn check_against_reference(n: usize, since: Option<i64>) {
                 }
             }
         }
-        let e = max_ms.entry(r.path.clone()).or_insert((r.ms, r.time));
-        if r.ms > e.0 {
-            *e = (r.ms, r.time);
-        }
-        if r.status >= 500 {
-            counts_of(failing.entry(r.path.clone()).or_default(), Some(r.status));
-        }
+        per_uri(&mut max_ms, &mut failing, r);
     }
     assert!(
         since.is_some() || ups.len() > UPSTREAM_CAP,
@@ -321,6 +336,7 @@ fn check_against_reference(n: usize, since: Option<i64>) {
     assert_eq!(sum.total, total);
     assert_eq!(sum.malformed, malformed);
     assert_eq!(sum.skipped_before, skipped);
+    assert_eq!(sum.without_upstream, without_upstream);
     let mut want_ups: Vec<(&[u8], Counts)> = ups.iter().map(|(a, c)| (a.as_bytes(), *c)).collect();
     want_ups.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(b.0)));
     assert_eq!(sum.upstreams(), want_ups);
