@@ -105,6 +105,7 @@ pub async fn units_on(conn: &Connection, names: &[String]) -> zbus::Result<Vec<U
             active_state: u.active_state().await?,
             sub_state: u.sub_state().await?,
             active_enter_ms: u.active_enter_timestamp().await? / 1000,
+            inactive_enter_ms: u.inactive_enter_timestamp().await? / 1000,
             n_restarts: if service { s.n_restarts().await? } else { 0 },
             main_pid: if service { s.main_pid().await? } else { 0 },
             result: if service {

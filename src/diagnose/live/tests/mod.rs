@@ -1,9 +1,16 @@
 //! Every diagnosis from literals: the evidence of one fault, and the kind it must rank first.
+//! The builders are here; `causes.rs` has one scenario per cause, `window.rs` the findings that
+//! depend on what is (and is not) in the window, `fallbacks.rs` the group-level and catch-all
+//! findings.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
+
+mod causes;
+mod fallbacks;
+mod window;
 use crate::model::backend::{Backend, Bind, Server, Source};
 use crate::model::evidence::{
     AppLog, AppLogLine, BackendProcesses, Evidence, Fact, Listener, ProbeOutcome, ProcessInfo,
@@ -15,7 +22,7 @@ use crate::model::nginx::NginxModel;
 use crate::parse::nginx::{ConfigTree, SourceFile, parse};
 
 /// A uvicorn backend run by the unit `app.service`.
-fn backend(binds: Vec<Bind>) -> Backend {
+pub(super) fn backend(binds: Vec<Bind>) -> Backend {
     Backend {
         name: "app.service".into(),
         source: Source::SystemdUnit {
@@ -29,14 +36,14 @@ fn backend(binds: Vec<Bind>) -> Backend {
     }
 }
 
-fn tcp(port: u16) -> Bind {
+pub(super) fn tcp(port: u16) -> Bind {
     Bind::Tcp {
         host: "127.0.0.1".into(),
         port,
     }
 }
 
-fn proc(pid: i32, state: char, ticks: (u64, u64)) -> ProcessInfo {
+pub(super) fn proc(pid: i32, state: char, ticks: (u64, u64)) -> ProcessInfo {
     ProcessInfo {
         pid,
         ppid: 1,
@@ -50,7 +57,7 @@ fn proc(pid: i32, state: char, ticks: (u64, u64)) -> ProcessInfo {
     }
 }
 
-fn listener(local: &str, queue: u32, backlog: u32) -> Listener {
+pub(super) fn listener(local: &str, queue: u32, backlog: u32) -> Listener {
     Listener {
         local: local.into(),
         inode: 1,
@@ -60,7 +67,7 @@ fn listener(local: &str, queue: u32, backlog: u32) -> Listener {
     }
 }
 
-fn err(class: E, errno: Option<u16>, upstream: &str, uri: &str) -> ErrorEvent {
+pub(super) fn err(class: E, errno: Option<u16>, upstream: &str, uri: &str) -> ErrorEvent {
     ErrorEvent {
         at_ms: 1_000,
         level: "error".into(),
@@ -74,7 +81,7 @@ fn err(class: E, errno: Option<u16>, upstream: &str, uri: &str) -> ErrorEvent {
     }
 }
 
-fn req(status: u16, path: &str, attempts: Vec<Attempt>) -> AccessEvent {
+pub(super) fn req(status: u16, path: &str, attempts: Vec<Attempt>) -> AccessEvent {
     AccessEvent {
         at_ms: 1_000,
         status,
@@ -88,7 +95,7 @@ fn req(status: u16, path: &str, attempts: Vec<Attempt>) -> AccessEvent {
     }
 }
 
-fn attempt(
+pub(super) fn attempt(
     addr: &str,
     status: Option<u16>,
     connect_ms: Option<u32>,
@@ -103,16 +110,16 @@ fn attempt(
 }
 
 /// A scenario: nginx config, backends, evidence and logs.
-struct S {
-    conf: String,
-    backends: Vec<Backend>,
-    evidence: Evidence,
-    logs: LogWindow,
-    host: HostFacts,
+pub(super) struct S {
+    pub(super) conf: String,
+    pub(super) backends: Vec<Backend>,
+    pub(super) evidence: Evidence,
+    pub(super) logs: LogWindow,
+    pub(super) host: HostFacts,
 }
 
 impl S {
-    fn new(upstream: &str) -> S {
+    pub(super) fn new(upstream: &str) -> S {
         S {
             conf: format!(
                 "events {{}} http {{ upstream app {{ server {upstream}; keepalive 8; }} server {{ location / {{ \
@@ -121,11 +128,7 @@ impl S {
             backends: vec![backend(vec![tcp(8000)])],
             evidence: Evidence {
                 listeners: Fact::Known(vec![listener("127.0.0.1:8000", 0, 2048)]),
-                backends: Fact::Known(vec![BackendProcesses {
-                    backend: Some("app.service".into()),
-                    master: proc(100, 'S', (10, 12)),
-                    workers: Vec::new(),
-                }]),
+                backends: Fact::Known(vec![procs(proc(100, 'S', (10, 12)))]),
                 units: Fact::Known(vec![unit(0)]),
                 ..Default::default()
             },
@@ -134,7 +137,26 @@ impl S {
         }
     }
 
-    fn run(&self) -> Vec<Diagnosis> {
+    /// The same stack with nginx's `conf` replaced (an `http` block body's upstreams and
+    /// server).
+    pub(super) fn with_http(mut self, http: &str) -> S {
+        self.conf = format!("events {{}} http {{ {http} }}");
+        self
+    }
+
+    /// A stack without upstream keep-alive: `upstream app { server UPSTREAM; }`.
+    pub(super) fn plain(upstream: &str) -> S {
+        S::new(upstream).with_http(&format!(
+            "upstream app {{ server {upstream}; }} server {{ location / {{ proxy_pass http://app; }} }}"
+        ))
+    }
+
+    /// The kinds, ranked.
+    pub(super) fn kinds(&self) -> Vec<&'static str> {
+        self.run().iter().map(|d| d.kind).collect()
+    }
+
+    pub(super) fn run(&self) -> Vec<Diagnosis> {
         let directives = parse(&self.conf).expect("parses");
         let tree = ConfigTree {
             files: vec![SourceFile {
@@ -154,14 +176,43 @@ impl S {
         })
     }
 
-    fn top(&self) -> &'static str {
+    pub(super) fn top(&self) -> &'static str {
         let d = self.run();
         assert!(!d.is_empty(), "no diagnosis");
         d[0].kind
     }
 }
 
-fn unit(restarts: u32) -> UnitState {
+/// The process tree of `app.service` with this master.
+pub(super) fn procs(master: ProcessInfo) -> BackendProcesses {
+    BackendProcesses {
+        backend: Some("app.service".into()),
+        master,
+        workers: Vec::new(),
+        cgroup: None,
+    }
+}
+
+/// An error event at `at_ms` with its real line.
+pub(super) fn line(
+    at_ms: u64,
+    class: E,
+    errno: Option<u16>,
+    upstream: Option<&str>,
+    text: &str,
+) -> ErrorEvent {
+    ErrorEvent {
+        at_ms,
+        level: "error".into(),
+        class,
+        errno,
+        upstream: upstream.map(str::to_string),
+        uri: Some("/a".into()),
+        line: text.into(),
+    }
+}
+
+pub(super) fn unit(restarts: u32) -> UnitState {
     UnitState {
         unit: "app.service".into(),
         active_state: "active".into(),
@@ -171,10 +222,11 @@ fn unit(restarts: u32) -> UnitState {
         result: "success".into(),
         exec_main_status: 0,
         active_enter_ms: 0,
+        inactive_enter_ms: 0,
     }
 }
 
-fn app_log(lines: &[&str]) -> AppLog {
+pub(super) fn app_log(lines: &[&str]) -> AppLog {
     AppLog {
         source: "journal:app.service".into(),
         backend: Some("app.service".into()),
@@ -188,30 +240,7 @@ fn app_log(lines: &[&str]) -> AppLog {
     }
 }
 
-#[test]
-fn healthy_stack_gives_no_finding() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.logs.requests = (0..50)
-        .map(|_| {
-            req(
-                200,
-                "/",
-                vec![attempt("127.0.0.1:8000", Some(200), Some(0), Some(2))],
-            )
-        })
-        .collect();
-    s.evidence.probes.push(probe(
-        "127.0.0.1:8000",
-        ProbeOutcome::Response {
-            status: 200,
-            connect_ms: 0.1,
-            first_byte_ms: 1.0,
-        },
-    ));
-    assert_eq!(s.run(), Vec::<Diagnosis>::new());
-}
-
-fn probe(target: &str, outcome: ProbeOutcome) -> crate::model::evidence::Probe {
+pub(super) fn probe(target: &str, outcome: ProbeOutcome) -> crate::model::evidence::Probe {
     crate::model::evidence::Probe {
         target: target.into(),
         via_nginx: false,
@@ -219,305 +248,4 @@ fn probe(target: &str, outcome: ProbeOutcome) -> crate::model::evidence::Probe {
         timeout_ms: 1000,
         outcome,
     }
-}
-
-#[test]
-fn backend_down() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.evidence.listeners = Fact::Known(Vec::new());
-    s.evidence.backends = Fact::Known(Vec::new());
-    s.logs.errors = vec![err(E::ConnectRefused, Some(111), "127.0.0.1:8000", "/")];
-    let d = s.run();
-    assert_eq!(d[0].kind, "backend_down");
-    assert!(d[0].restart_helps);
-    assert!(
-        d[0].evidence
-            .iter()
-            .any(|e| e.contains("nothing listens on 127.0.0.1:8000"))
-    );
-}
-
-#[test]
-fn backend_crash_loop_beats_backend_down() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.evidence.listeners = Fact::Known(Vec::new());
-    s.evidence.units = Fact::Known(vec![UnitState {
-        sub_state: "auto-restart".into(),
-        ..unit(4)
-    }]);
-    s.evidence.app_logs = vec![app_log(&[
-        "Traceback (most recent call last):",
-        "ModuleNotFoundError: No module named 'mian'",
-    ])];
-    s.logs.errors = vec![err(E::ConnectRefused, Some(111), "127.0.0.1:8000", "/")];
-    let d = s.run();
-    assert_eq!(d[0].kind, "backend_crash_loop");
-    assert!(!d[0].restart_helps);
-}
-
-#[test]
-fn upstream_address_mismatch() {
-    let mut s = S::new("127.0.0.1:8001");
-    s.logs.errors = vec![err(E::ConnectRefused, Some(111), "127.0.0.1:8001", "/")];
-    assert_eq!(s.top(), "upstream_address_mismatch");
-}
-
-#[test]
-fn address_family_mismatch() {
-    let mut s = S::new("[::1]:8000");
-    s.logs.errors = vec![err(E::ConnectRefused, Some(111), "[::1]:8000", "/")];
-    s.logs.requests = vec![req(
-        200,
-        "/",
-        vec![
-            attempt("[::1]:8000", Some(502), Some(0), None),
-            attempt("127.0.0.1:8000", Some(200), Some(0), Some(1)),
-        ],
-    )];
-    assert_eq!(s.top(), "address_family_mismatch");
-}
-
-#[test]
-fn unix_socket_permission_denied() {
-    let mut s = S::new("unix:/run/app.sock");
-    s.logs.errors = vec![err(
-        E::UnixPermissionDenied,
-        Some(13),
-        "unix:/run/app.sock",
-        "/",
-    )];
-    assert_eq!(s.top(), "unix_socket_permission_denied");
-}
-
-#[test]
-fn backend_hung_when_stopped() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.evidence.backends = Fact::Known(vec![BackendProcesses {
-        backend: Some("app.service".into()),
-        master: proc(100, 'T', (10, 10)),
-        workers: Vec::new(),
-    }]);
-    s.evidence.listeners = Fact::Known(vec![listener("127.0.0.1:8000", 12, 2048)]);
-    s.evidence.probes.push(probe(
-        "127.0.0.1:8000",
-        ProbeOutcome::ReadTimeout {
-            connect_ms: 0.1,
-            after_ms: 1000.0,
-        },
-    ));
-    s.logs.errors = vec![
-        err(E::ReadTimedOut, Some(110), "127.0.0.1:8000", "/a"),
-        err(E::ReadTimedOut, Some(110), "127.0.0.1:8000", "/b"),
-    ];
-    let d = s.run();
-    assert_eq!(d[0].kind, "backend_hung");
-    assert!(d[0].restart_helps);
-}
-
-#[test]
-fn slow_endpoint_is_a_read_timeout_not_a_hang() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.evidence.probes.push(probe(
-        "127.0.0.1:8000",
-        ProbeOutcome::Response {
-            status: 200,
-            connect_ms: 0.1,
-            first_byte_ms: 1.0,
-        },
-    ));
-    s.logs.errors = vec![err(E::ReadTimedOut, Some(110), "127.0.0.1:8000", "/report")];
-    s.logs.requests = vec![req(
-        200,
-        "/",
-        vec![attempt("127.0.0.1:8000", Some(200), Some(0), Some(1))],
-    )];
-    let d = s.run();
-    assert_eq!(d[0].kind, "upstream_read_timeout");
-    assert!(!d[0].restart_helps);
-}
-
-#[test]
-fn listen_backlog_full_on_unix_socket() {
-    let mut s = S::new("unix:/run/app.sock");
-    s.backends = vec![backend(vec![Bind::Unix {
-        path: "/run/app.sock".into(),
-    }])];
-    s.evidence.listeners = Fact::Known(vec![listener("unix:/run/app.sock", 9, 8)]);
-    s.logs.errors = vec![err(E::UnixBacklogFull, Some(11), "unix:/run/app.sock", "/")];
-    assert_eq!(s.top(), "listen_backlog_full");
-}
-
-#[test]
-fn worker_killed_by_gunicorn_timeout() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.evidence.app_logs = vec![app_log(&[
-        "[2026-11-21 13:00:00 +0000] [7] [CRITICAL] WORKER TIMEOUT (pid:9)",
-        "Worker (pid:9) was sent SIGABRT!",
-    ])];
-    s.logs.errors = vec![err(E::PrematurelyClosed, None, "127.0.0.1:8000", "/slow")];
-    assert_eq!(s.top(), "worker_killed");
-}
-
-#[test]
-fn keepalive_race() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.logs.errors = vec![err(E::PrematurelyClosed, None, "127.0.0.1:8000", "/")];
-    s.logs.requests = (0..40)
-        .map(|_| {
-            req(
-                200,
-                "/",
-                vec![attempt("127.0.0.1:8000", Some(200), Some(0), Some(1))],
-            )
-        })
-        .chain([req(
-            502,
-            "/",
-            vec![attempt("127.0.0.1:8000", Some(502), Some(0), None)],
-        )])
-        .collect();
-    let d = s.run();
-    assert_eq!(d[0].kind, "keepalive_race");
-    assert!(d[0].fix.contains("keepalive_timeout 4s"), "{}", d[0].fix);
-}
-
-#[test]
-fn protocol_mismatch() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.logs.errors = vec![err(E::SslHandshakeFailed, None, "127.0.0.1:8000", "/")];
-    assert_eq!(s.top(), "upstream_protocol_mismatch");
-    let mut t = S::new("127.0.0.1:8000");
-    t.backends[0].tls = true;
-    t.logs.errors = vec![err(E::PrematurelyClosed, None, "127.0.0.1:8000", "/")];
-    assert_eq!(t.top(), "upstream_protocol_mismatch");
-}
-
-#[test]
-fn header_too_big() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.logs.errors = vec![err(E::TooBigHeader, None, "127.0.0.1:8000", "/login")];
-    assert_eq!(s.top(), "upstream_header_too_big");
-}
-
-#[test]
-fn application_error_status() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.logs.requests = vec![req(
-        502,
-        "/boom",
-        vec![attempt("127.0.0.1:8000", Some(502), Some(0), Some(3))],
-    )];
-    assert_eq!(s.top(), "application_error_status");
-}
-
-#[test]
-fn concurrency_limit() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.evidence.app_logs = vec![app_log(&["WARNING:  Exceeded concurrency limit."])];
-    s.logs.requests = vec![req(
-        503,
-        "/",
-        vec![attempt("127.0.0.1:8000", Some(503), Some(0), Some(1))],
-    )];
-    assert_eq!(s.top(), "backend_concurrency_limit");
-}
-
-#[test]
-fn client_closed_request() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.logs.requests = vec![req(
-        499,
-        "/slow",
-        vec![attempt("127.0.0.1:8000", None, Some(0), None)],
-    )];
-    assert_eq!(s.top(), "client_closed_request");
-}
-
-#[test]
-fn offline_lowers_confidence() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.logs.errors = vec![err(E::TooBigHeader, None, "127.0.0.1:8000", "/login")];
-    let live = s.run()[0].confidence;
-    let directives = parse(&s.conf).expect("parses");
-    let tree = ConfigTree {
-        files: vec![SourceFile {
-            path: PathBuf::from("/t.conf"),
-            text: s.conf.clone(),
-            directives,
-        }],
-    };
-    let nginx = NginxModel::build(&tree);
-    let offline = run(&LiveInput {
-        nginx: Some(&nginx),
-        backends: &s.backends,
-        host: &s.host,
-        evidence: &s.evidence,
-        logs: &s.logs,
-        offline: true,
-    });
-    assert!(offline[0].confidence < live);
-}
-
-#[test]
-fn an_idle_healthy_backend_is_not_stuck() {
-    // A slow endpoint timed out; the backend sleeps between requests (no CPU progress), nothing
-    // waits in its queue: a read timeout, not a hang, and never nothing at all.
-    let mut s = S::new("127.0.0.1:8000");
-    s.evidence.backends = Fact::Known(vec![BackendProcesses {
-        backend: Some("app.service".into()),
-        master: proc(100, 'S', (10, 10)),
-        workers: Vec::new(),
-    }]);
-    s.evidence.probes.push(probe(
-        "127.0.0.1:8000",
-        ProbeOutcome::Response {
-            status: 200,
-            connect_ms: 0.1,
-            first_byte_ms: 1.0,
-        },
-    ));
-    s.logs.errors = vec![err(E::ReadTimedOut, Some(110), "127.0.0.1:8000", "/report")];
-    assert_eq!(s.top(), "upstream_read_timeout");
-}
-
-#[test]
-fn supervisord_backoff_alone_is_a_crash_loop() {
-    let mut s = S::new("127.0.0.1:8000");
-    s.backends[0].source = Source::Supervisord {
-        program: "web".into(),
-        path: "/etc/supervisor/conf.d/web.conf".into(),
-        line: 2,
-    };
-    s.evidence.listeners = Fact::Known(Vec::new());
-    s.evidence.backends = Fact::Known(Vec::new());
-    s.evidence.programs = Fact::Known(vec![crate::model::evidence::ProgramState {
-        name: "web".into(),
-        group: "web".into(),
-        state: "BACKOFF".into(),
-        pid: 0,
-        start: 0,
-        stop: 0,
-        exit_status: 1,
-        spawn_error: "Exited too quickly (process log may have details)".into(),
-        stdout_logfile: None,
-        stderr_logfile: None,
-    }]);
-    s.logs.errors = vec![err(E::ConnectRefused, Some(111), "127.0.0.1:8000", "/")];
-    let d = s.run();
-    assert_eq!(d[0].kind, "backend_crash_loop");
-    assert!(!d[0].restart_helps);
-    let down = d
-        .iter()
-        .find(|x| x.kind == "backend_down")
-        .map(|x| x.confidence)
-        .unwrap_or(0.0);
-    assert!(down < d[0].confidence);
-}
-
-#[test]
-fn a_mismatch_is_not_also_a_dead_backend() {
-    let mut s = S::new("127.0.0.1:8001");
-    s.logs.errors = vec![err(E::ConnectRefused, Some(111), "127.0.0.1:8001", "/")];
-    let kinds: Vec<&str> = s.run().iter().map(|d| d.kind).collect();
-    assert_eq!(kinds, ["upstream_address_mismatch"]);
 }
