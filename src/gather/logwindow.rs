@@ -74,7 +74,7 @@ pub struct Bounds {
 
 impl Bounds {
     pub fn end_with_skew(&self) -> i64 {
-        self.end + FUTURE_SKEW_S
+        self.end.saturating_add(FUTURE_SKEW_S)
     }
 }
 
@@ -99,6 +99,24 @@ impl Span {
         self.first = self.first.min(t);
         self.last = self.last.max(t);
     }
+
+    /// Widens this span by another (an empty one, from a file without lines, changes nothing).
+    pub fn merge(&mut self, other: Span) {
+        if other.first <= other.last {
+            self.add(other.first);
+            self.add(other.last);
+        }
+    }
+
+    /// The last time, when any line was read.
+    pub fn end(&self) -> Option<i64> {
+        (self.first <= self.last).then_some(self.last)
+    }
+}
+
+/// Unix seconds as ms since the epoch (clamped: a garbled date must not overflow).
+fn ms(s: i64) -> u64 {
+    (s.clamp(0, i64::MAX / 1000) as u64) * 1000
 }
 
 /// Reads the window of every log: the access logs first, whose `$time_local` offset then
@@ -106,11 +124,11 @@ impl Span {
 pub fn read(error_logs: &[PathBuf], access_logs: &[AccessSource], w: Window) -> WindowRead {
     let mut r = WindowRead::default();
     r.logs.has_upstream_fields = !access_logs.is_empty();
-    let mut end = i64::MIN;
+    let mut seen = Span::default();
     let mut offset_seen: Option<i32> = None;
     for src in access_logs {
         if let Some(a) = read_access(src, &w, &mut r) {
-            end = end.max(a.span.last);
+            seen.merge(a.span);
             offset_seen = a.offset_s.or(offset_seen);
         }
     }
@@ -128,15 +146,14 @@ pub fn read(error_logs: &[PathBuf], access_logs: &[AccessSource], w: Window) -> 
     };
     for path in error_logs {
         if let Some(span) = read_errors(path, &w, &zone, &mut r) {
-            end = end.max(span.last);
+            seen.merge(span);
         }
     }
     r.logs.errors.sort_by_key(|e| e.at_ms);
     r.logs.requests.sort_by_key(|x| x.at_ms);
-    let end = w.end_s.unwrap_or(end);
-    if end > i64::MIN {
-        r.logs.to_ms = (end.max(0) as u64) * 1000;
-        r.logs.from_ms = ((end - w.seconds).max(0) as u64) * 1000;
+    if let Some(end) = w.end_s.or(seen.end()) {
+        r.logs.to_ms = ms(end);
+        r.logs.from_ms = ms(end.saturating_sub(w.seconds));
     }
     r
 }
@@ -211,7 +228,7 @@ fn files_for(
             .unwrap_or(0),
     };
     let b = Bounds {
-        start: end - w.seconds,
+        start: end.saturating_sub(w.seconds),
         end,
     };
     let first = first_time(path, time_of);
@@ -269,8 +286,7 @@ fn read_access(src: &AccessSource, w: &Window, r: &mut WindowRead) -> Option<acc
             Ok(a) => {
                 r.logs.sources.push(path.display().to_string());
                 let t = total.get_or_insert_with(Default::default);
-                t.span.add(a.span.first);
-                t.span.add(a.span.last);
+                t.span.merge(a.span);
                 t.offset_s = a.offset_s.or(t.offset_s);
                 t.future += a.future;
             }
@@ -303,9 +319,7 @@ fn read_errors(path: &Path, w: &Window, zone: &TimeZone, r: &mut WindowRead) -> 
         match read_error_file(&file, b, zone, &mut r.logs) {
             Ok((s, f)) => {
                 r.logs.sources.push(file.display().to_string());
-                let t = span.get_or_insert_with(Default::default);
-                t.add(s.first);
-                t.add(s.last);
+                span.get_or_insert_with(Default::default).merge(s);
                 future += f;
             }
             Err(e) => r.unavailable.push(missing(&file, &e)),
@@ -364,7 +378,7 @@ fn event(parsed: &error_log::ErrorLine<'_>, utc: i64, line: &[u8]) -> Option<Err
         String::from_utf8_lossy(r.path()).into_owned()
     });
     Some(ErrorEvent {
-        at_ms: utc.max(0) as u64 * 1000,
+        at_ms: ms(utc),
         level: format!("{:?}", parsed.level).to_lowercase(),
         class: c.class,
         errno: c.errno,

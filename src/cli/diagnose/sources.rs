@@ -36,7 +36,8 @@ pub fn check_named(args: &DiagnoseArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The error and access logs to read: given on the command line, else the configuration's.
+/// The error and access logs to read: given on the command line, else (live) the
+/// configuration's.
 pub fn log_sources(
     args: &DiagnoseArgs,
     nginx: Option<&NginxModel<'_>>,
@@ -72,7 +73,8 @@ pub fn log_sources(
             format: format_of(args.log_format.as_deref().unwrap_or("combined"))?,
         });
     }
-    let Some(n) = nginx else {
+    // Offline, the configuration's paths are this host's files, not the copied ones.
+    let Some(n) = nginx.filter(|_| !args.offline) else {
         return Ok((errors, access));
     };
     if args.error_logs.is_empty() {

@@ -132,7 +132,7 @@ fn event(rec: &Record<'_>, status: u16, t: i64, line: &[u8]) -> AccessEvent {
         })
         .unwrap_or_default();
     AccessEvent {
-        at_ms: t.max(0) as u64 * 1000,
+        at_ms: super::ms(t),
         status,
         method,
         path,

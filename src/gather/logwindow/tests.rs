@@ -168,3 +168,26 @@ fn msec_formats_are_windowed_and_formats_without_time_are_read_whole() {
         r.unavailable
     );
 }
+
+#[test]
+fn empty_and_garbled_logs_offline_do_not_break_the_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty.err");
+    std::fs::write(&empty, "").expect("write");
+    let garbled = dir.path().join("garbled.err");
+    std::fs::write(&garbled, "9999/99/99 99:99:99 [error] x\n\u{0}\u{ff}\n").expect("write");
+    let acc = dir.path().join("empty.log");
+    std::fs::write(&acc, "").expect("write");
+    let offline = Window {
+        seconds: i64::MAX,
+        end_s: None,
+        zone: TimeZone::UTC,
+    };
+    let src = AccessSource {
+        path: acc,
+        format: AccessFormat::combined(),
+    };
+    let r = read(&[empty, garbled], &[src], offline);
+    assert!(r.logs.errors.is_empty() && r.logs.requests.is_empty());
+    assert_eq!((r.logs.from_ms, r.logs.to_ms), (0, 0));
+}

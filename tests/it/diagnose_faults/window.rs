@@ -171,3 +171,62 @@ fn a_named_configuration_that_cannot_be_read() {
         r.explain()
     );
 }
+
+/// A healthy stack and an application log last written three days ago whose undated uvicorn
+/// lines include `Exceeded concurrency limit.`: none of it is in the window.
+#[test]
+fn an_old_application_log_on_a_healthy_stack() {
+    let tmp = crate::harness::shared_tempdir();
+    let (app, n) = tcp_stack(tmp.path(), &[], "");
+    assert_eq!(get_each(n.port(), &["/", "/health"]), [200; 2]);
+    let old = crate::harness::write(
+        tmp.path(),
+        "old-app.log",
+        "INFO:     Started server process [999]\nWARNING:  Exceeded concurrency limit.\nINFO:     Shutting down\n",
+    );
+    let three_days = std::time::SystemTime::now() - Duration::from_secs(3 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .and_then(|f| f.set_modified(three_days))
+        .expect("age the log");
+    let r = Diagnose::new(&n.conf())
+        .backend(&app.cmdline())
+        .app_log(&old)
+        .run(tmp.path());
+    assert!(
+        r.findings().is_empty() && r.code == Some(0),
+        "healthy\n{}",
+        r.explain()
+    );
+}
+
+/// `--offline` with only an access log (no error log copied): accepted, and its 502s are a
+/// finding.
+#[test]
+fn offline_with_only_an_access_log() {
+    let tmp = crate::harness::shared_tempdir();
+    let (_app, n) = backend_down_stack(tmp.path());
+    let copied = tmp.path().join("access.copy.log");
+    std::fs::copy(access_log(&n), &copied).expect("copy");
+    let r = Diagnose::new(&n.conf())
+        .args(&[Path::new("--offline"), Path::new("--access-log"), &copied])
+        .args(&["--log-format", crate::diag_support::FORMAT])
+        .run(tmp.path());
+    assert_eq!(r.code, Some(1), "{}", r.explain());
+    assert_eq!(r.top_kind(), Some("unexplained_5xx"), "{}", r.explain());
+}
+
+/// `--format`'s choices are per command: SARIF describes static findings (`check`) only.
+#[test]
+fn diagnose_offers_only_the_formats_it_prints() {
+    let help = |cmd: &str| {
+        let out = crate::harness::reflex()
+            .args([cmd, "--help"])
+            .output()
+            .expect("run reflex");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(!help("diagnose").contains("sarif"), "{}", help("diagnose"));
+    assert!(help("check").contains("sarif"), "{}", help("check"));
+}

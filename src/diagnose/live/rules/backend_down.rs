@@ -121,15 +121,25 @@ fn diagnosis(
                 ),
             )
         }
-        None => (
-            format!(
-                "nothing listens on {addr}, which nginx proxies to, and no known backend serves that address"
-            ),
-            format!(
-                "Start whatever should listen on {addr} (reflex does not know which program that is: give it with --backend/--unit), or remove it from upstream `{}`.",
-                ctx.group(addr)
-            ),
-        ),
+        None => {
+            let seen = if ctx.listeners().is_some() {
+                format!("nothing listens on {addr}")
+            } else {
+                format!("nginx's connections to {addr} are refused")
+            };
+            let group = ctx.group(addr);
+            let remove = if group == addr {
+                "or point proxy_pass elsewhere".to_string()
+            } else {
+                format!("or remove it from upstream `{group}`")
+            };
+            (
+                format!("{seen}, and no known backend serves that address"),
+                format!(
+                    "Start whatever should listen on {addr} (reflex does not know which program that is: give it with --backend/--unit), {remove}."
+                ),
+            )
+        }
     };
     Diagnosis {
         kind: RULE.kind,

@@ -21,12 +21,16 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
             let user = ctx
                 .input
                 .nginx
-                .map(|n| n.worker_identity().0)
-                .unwrap_or_else(|| "nginx's worker user".into());
+                .map(|n| format!("nginx's worker user ({})", n.worker_identity().0))
+                .unwrap_or_else(|| "nginx's worker user (`user` in nginx.conf)".into());
+            let file = events
+                .iter()
+                .find_map(|e| quoted(&e.line))
+                .unwrap_or("proxy_temp_path");
             let fix = if full {
-                "Free space on the file system of proxy_temp_path (or move it), or stream large responses: `proxy_max_temp_file_size 0;`.".to_string()
+                format!("Free space on the file system holding {file} (or move proxy_temp_path), or stream large responses: `proxy_max_temp_file_size 0;`.")
             } else {
-                format!("Give {user} write access to proxy_temp_path (`chown -R {user} /var/lib/nginx`), or stream large responses: `proxy_max_temp_file_size 0;`.")
+                format!("Give {user} write access to the proxy_temp_path holding {file} (owner and every directory on the way), or stream large responses: `proxy_max_temp_file_size 0;`.")
             };
             Diagnosis {
                 kind: RULE.kind,
@@ -41,4 +45,11 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
             }
         })
         .collect()
+}
+
+/// The path nginx quotes in `open() "PATH" failed`.
+fn quoted(line: &str) -> Option<&str> {
+    let start = line.find("() \"")? + 4;
+    let len = line[start..].find('"')?;
+    Some(&line[start..start + len])
 }

@@ -1,7 +1,10 @@
-//! `unexplained_5xx` (runs last): the access log has 5xx responses in the window and nothing
-//! else explains them — typically the default `combined` format (no `$upstream_*` fields) with
-//! an error log that has no matching line (another level, another file, or not readable). The
-//! counts are the finding; the fix is to log what diagnosis needs. Never "healthy" with 5xx.
+//! `unexplained_5xx` (runs last): the access log has gateway errors (502, 503, 504) in the
+//! window and nothing else explains them — typically the default `combined` format (no
+//! `$upstream_*` fields) with an error log that has no matching line (another level, another
+//! file, or not readable). The counts are the finding; the fix is to log what diagnosis needs.
+//! Never "healthy" with gateway errors. A 500 alone is the application's own error: without
+//! `$upstream_status` nothing ties it to the proxy (`application_error_status` reports it when
+//! the fields are there).
 
 use std::collections::BTreeMap;
 
@@ -19,7 +22,7 @@ fn check(ctx: &Ctx<'_>, explained: &Explained) -> Vec<Diagnosis> {
     let failed: Vec<_> = ctx
         .requests()
         .iter()
-        .filter(|r| (500..600).contains(&r.status))
+        .filter(|r| matches!(r.status, 502..=504))
         .collect();
     if failed.is_empty() {
         return Vec::new();

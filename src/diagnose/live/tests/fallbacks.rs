@@ -280,6 +280,13 @@ fn five_hundreds_without_upstream_fields_are_not_healthy() {
     assert!(d[0].message.contains("502 ×200") && d[0].message.contains("504 ×200"));
     assert!(d[0].evidence.iter().any(|e| e.contains("$upstream_addr")));
     assert!(!d[0].restart_helps);
+    // The audit's `one499.log`: 2000 × 200, one 499, one 500 (the app's): nothing to report.
+    let mut one = S::new("127.0.0.1:8000");
+    one.logs.has_upstream_fields = false;
+    one.logs.requests = vec![req(200, "/ok", Vec::new()); 2000];
+    one.logs.requests.push(req(499, "/slow", Vec::new()));
+    one.logs.requests.push(req(500, "/boom", Vec::new()));
+    assert_eq!(one.run(), Vec::<Diagnosis>::new());
 }
 
 #[test]
