@@ -3,7 +3,8 @@
 //! recycle, or the kernel's OOM killer. Restarting does not prevent the next one.
 //!
 //! An OOM kill counts only when it happened inside the window and was this backend's: its
-//! memory cgroup is the backend's, or the backend's log names the killed PID (gunicorn:
+//! memory cgroup is the backend's (its master's, or its systemd unit's), or the backend's log
+//! names the killed PID (gunicorn:
 //! `Worker (pid:N) was sent SIGKILL! Perhaps out of memory?`). The kernel keeps kills since boot,
 //! and any Python process's kill is not the backend's.
 
@@ -137,11 +138,19 @@ fn oom_kills<'a>(ctx: &Ctx<'a>, backend: Option<&Backend>) -> Vec<&'a OomKill> {
     let cgroup = backend
         .and_then(|b| ctx.processes(b))
         .and_then(|p| p.cgroup.as_deref());
+    // A unit's processes live in its own cgroup (`/system.slice/app.service`), even when
+    // none runs any more to read it from.
+    let unit_cgroup = match backend.map(|b| &b.source) {
+        Some(crate::model::backend::Source::SystemdUnit { unit, .. }) => Some(format!("/{unit}")),
+        _ => None,
+    };
     kills
         .iter()
         .filter(|k| k.at_ms.is_some_and(|t| t >= since))
         .filter(|k| {
-            let same_cgroup = cgroup.is_some() && k.memcg.as_deref() == cgroup;
+            let same_cgroup = k.memcg.as_deref().is_some_and(|m| {
+                Some(m) == cgroup || unit_cgroup.as_deref().is_some_and(|u| m.ends_with(u))
+            });
             let named = [format!("pid:{}", k.pid), format!("[{}]", k.pid)];
             let logged = !ctx
                 .app_lines(backend, &[named[0].as_str(), named[1].as_str()])

@@ -107,6 +107,11 @@ fn only_this_backends_oom_kills_inside_the_window_count() {
         scenario(vec![oom(START_MS + 1, 42, app)], app),
         ["worker_killed"]
     );
+    // Now, in its unit's cgroup, with no process left to read a cgroup from.
+    assert_eq!(
+        scenario(vec![oom(START_MS + 1, 42, app)], None),
+        ["worker_killed"]
+    );
 }
 
 #[test]
