@@ -1,30 +1,41 @@
 //! `reflex diagnose`: gather (config, backends, host facts, live evidence, the logs' recent
 //! window) → diagnose (pure rules) → report. Exit codes: 0 healthy, 1 a cause was found,
-//! 2 an error.
+//! 2 an error (bad flags, a file named on the command line that cannot be read) or nothing to
+//! judge by (no finding and no log could be read: "inconclusive").
+
+mod output;
+mod sources;
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use serde_json::json;
 
-use crate::diagnose::live::{Diagnosis, LiveInput, run as diagnose};
+use crate::diagnose::live::{Ctx, LiveInput, run as diagnose};
 use crate::gather::evidence::collect::{Options, collect};
-use crate::gather::logwindow::{self, AccessSource, Window};
+use crate::gather::logwindow::{self, Window};
 use crate::gather::{host, nginx_conf};
+use crate::model::backend::Backend;
 use crate::model::evidence::{Evidence, Unavailable};
-use crate::model::logs::LogWindow;
 use crate::model::nginx::{NginxModel, parse_time};
-use crate::parse::logs::access_log::{AccessFormat, Escape};
 use crate::parse::nginx::ConfigTree;
 
-use super::inputs::{choose_config, load_backends};
-use super::{BackendArgs, Format};
+use super::BackendArgs;
+use super::inputs::{ConfigChoice, choose_config, load_backends};
+use output::{Report, Verdict};
+
+/// Output formats of `reflex diagnose` (SARIF describes static findings in files: `check` only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiagnoseFormat {
+    Text,
+    Json,
+}
 
 /// Flags of `reflex diagnose`.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("copied_logs").args(["error_logs", "access_logs"]).multiple(true)))]
 pub struct DiagnoseArgs {
     /// The main nginx configuration file. Default: the running nginx master's `-c`, else
     /// /etc/nginx/nginx.conf.
@@ -33,9 +44,9 @@ pub struct DiagnoseArgs {
     /// How far back to read the logs (nginx time syntax: 30s, 15m, 1h).
     #[arg(long, default_value = "15m", value_name = "DURATION")]
     pub since: String,
-    /// Output format (text or json).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiagnoseFormat::Text)]
+    pub format: DiagnoseFormat,
     /// Do not send HTTP probes to the upstreams and through nginx.
     #[arg(long)]
     pub no_probe: bool,
@@ -44,8 +55,9 @@ pub struct DiagnoseArgs {
     /// An application log file (uvicorn/gunicorn output). Repeatable.
     #[arg(long = "app-log", value_name = "PATH")]
     pub app_logs: Vec<PathBuf>,
-    /// Analyse logs copied from another host: no live evidence, lower confidence.
-    #[arg(long, requires = "error_logs")]
+    /// Analyse logs copied from another host (--error-log and/or --access-log): no live
+    /// evidence, lower confidence.
+    #[arg(long, requires = "copied_logs")]
     pub offline: bool,
     /// An nginx error log to read instead of the configuration's. Repeatable.
     #[arg(long = "error-log", value_name = "FILE")]
@@ -61,32 +73,11 @@ pub struct DiagnoseArgs {
 pub fn run(args: &DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let since = parse_time(&args.since)
         .with_context(|| format!("`--since {}`: not a duration like 15m", args.since))?;
-    if args.format == Format::Sarif {
-        anyhow::bail!("`reflex diagnose` prints text or json");
-    }
+    sources::check_named(args)?;
     let mut unavailable: Vec<Unavailable> = Vec::new();
-    // The configuration: optional offline, and never fatal live (the logs still tell a lot).
-    let conf = if args.offline && args.nginx_conf.is_none() {
-        None
-    } else {
-        Some(choose_config(args.nginx_conf.as_deref()))
-    };
-    let tree: Option<ConfigTree> = match &conf {
-        Some(c) => match nginx_conf::load(&c.path) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                unavailable.push(Unavailable {
-                    what: "nginx configuration".into(),
-                    why: e.to_string(),
-                    how: "pass --nginx-conf, or run as a user who can read it".into(),
-                });
-                None
-            }
-        },
-        None => None,
-    };
+    let (conf, tree) = config(args, &mut unavailable)?;
     let nginx = tree.as_ref().map(NginxModel::build);
-    let (backends, _, notes) = if args.offline && args.sources.backends.is_empty() {
+    let (backends, _, mut notes) = if args.offline && args.sources.backends.is_empty() {
         (Vec::new(), false, Vec::new())
     } else {
         load_backends(&args.sources)?
@@ -99,39 +90,23 @@ pub fn run(args: &DiagnoseArgs) -> anyhow::Result<ExitCode> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    let master = conf.as_ref().and_then(|c| sources::master_of(&c.path));
     let window = Window {
         seconds: since.as_secs() as i64,
         end_s: (!args.offline).then_some(now),
-        utc_offset_s: logwindow::local_utc_offset(),
+        zone: logwindow::zone::nginx_zone(master),
     };
-    let (error_logs, access_logs) = log_sources(
+    let (error_logs, access_logs) = sources::log_sources(
         args,
         nginx.as_ref(),
         conf.as_ref().and_then(|c| c.prefix.as_deref()),
     )?;
-    let (logs, missing) = logwindow::read(&error_logs, &access_logs, window);
-    unavailable.extend(missing);
-    let evidence = if args.offline {
-        Evidence::default()
-    } else {
-        collect(&Options {
-            backends: &backends,
-            nginx: nginx.as_ref(),
-            probe: !args.no_probe,
-            probe_timeout: Duration::from_millis(1500),
-            sample: Duration::from_millis(300),
-            since_ms: ((now - window.seconds).max(0) as u64) * 1000,
-            app_logs: &args.app_logs,
-        })
-    };
+    let read = logwindow::read(&error_logs, &access_logs, window.clone());
+    let logs = read.logs;
+    unavailable.extend(read.unavailable);
+    notes.extend(read.notes);
+    let evidence = evidence(args, &backends, nginx.as_ref(), now - window.seconds);
     unavailable.extend(evidence.unavailable.iter().cloned());
-    if args.offline {
-        unavailable.push(Unavailable {
-            what: "live evidence (processes, sockets, probes, unit state)".into(),
-            why: "--offline".into(),
-            how: "run reflex diagnose on the host itself".into(),
-        });
-    }
     let findings = diagnose(&LiveInput {
         nginx: nginx.as_ref(),
         backends: &backends,
@@ -140,170 +115,93 @@ pub fn run(args: &DiagnoseArgs) -> anyhow::Result<ExitCode> {
         logs: &logs,
         offline: args.offline,
     });
+    let verdict = Verdict::of(&findings, &logs);
+    let labels: Vec<String> = backends.iter().map(label).collect();
+    let report = Report {
+        findings: &findings,
+        unavailable: &unavailable,
+        logs: &logs,
+        notes: &notes,
+        backends: &labels,
+        since: &args.since,
+        since_s: window.seconds,
+        verdict,
+    };
     let mut out = anstream::stdout();
     match args.format {
-        Format::Json => {
-            let v = json!({
-                "findings": findings,
-                "evidence_unavailable": unavailable,
-                "window": {"from_ms": logs.from_ms, "to_ms": logs.to_ms, "since_s": window.seconds},
-                "logs": {
-                    "sources": logs.sources,
-                    "upstream_errors": logs.errors.len(),
-                    "requests": logs.requests.len(),
-                    "malformed_lines": logs.malformed,
-                    "has_upstream_fields": logs.has_upstream_fields,
-                },
-                "backends": backends.iter().map(|b| &b.name).collect::<Vec<_>>(),
-                "notes": notes,
-            });
-            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
-        }
-        _ => write!(
+        DiagnoseFormat::Json => writeln!(
             out,
             "{}",
-            text(&findings, &unavailable, &logs, &notes, &args.since)
+            serde_json::to_string_pretty(&output::json(&report))?
         )?,
+        DiagnoseFormat::Text => write!(out, "{}", output::text(&report))?,
     }
-    Ok(if findings.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(match verdict {
+        Verdict::Healthy => ExitCode::SUCCESS,
+        Verdict::Findings => ExitCode::from(1),
+        Verdict::Inconclusive => ExitCode::from(2),
     })
 }
 
-/// The error and access logs to read: given on the command line, else the configuration's.
-fn log_sources(
+/// The configuration: optional offline; live, a missing default is evidence unavailable (the
+/// logs still tell a lot), but a file named with --nginx-conf that cannot be read is an error.
+fn config(
     args: &DiagnoseArgs,
-    nginx: Option<&NginxModel<'_>>,
-    prefix: Option<&Path>,
-) -> anyhow::Result<(Vec<PathBuf>, Vec<AccessSource>)> {
-    let format_of = |name: &str| -> anyhow::Result<AccessFormat> {
-        if name == "combined" {
-            return Ok(AccessFormat::combined());
-        }
-        let f = nginx
-            .and_then(|n| n.log_formats.iter().find(|f| f.name == name))
-            .with_context(|| {
-                format!("no log_format `{name}` in the configuration (give --nginx-conf)")
-            })?;
-        Ok(AccessFormat::compile(
-            &f.format,
-            Escape::parse(&f.escape).unwrap_or(Escape::Default),
-        )?)
-    };
-    let resolve = |p: &str| -> PathBuf {
-        let p = PathBuf::from(p);
-        if p.is_relative() {
-            prefix.unwrap_or(Path::new("/usr/share/nginx")).join(p)
-        } else {
-            p
-        }
-    };
-    let mut errors: Vec<PathBuf> = args.error_logs.clone();
-    let mut access: Vec<AccessSource> = Vec::new();
-    for p in &args.access_logs {
-        access.push(AccessSource {
-            path: p.clone(),
-            format: format_of(args.log_format.as_deref().unwrap_or("combined"))?,
-        });
+    unavailable: &mut Vec<Unavailable>,
+) -> anyhow::Result<(Option<ConfigChoice>, Option<ConfigTree>)> {
+    if args.offline && args.nginx_conf.is_none() {
+        return Ok((None, None));
     }
-    if let Some(n) = nginx {
-        if args.error_logs.is_empty() {
-            for l in &n.error_logs {
-                if !l.path.starts_with("syslog:")
-                    && l.path != "stderr"
-                    && !errors.contains(&resolve(&l.path))
-                {
-                    errors.push(resolve(&l.path));
-                }
-            }
-            if !n.error_logs.iter().any(|l| l.context == "main") && errors.is_empty() {
-                errors.push(PathBuf::from("/var/log/nginx/error.log"));
-            }
-        }
-        if args.access_logs.is_empty() {
-            for l in &n.access_logs {
-                if l.path == "off"
-                    || l.path.starts_with("syslog:")
-                    || access.iter().any(|a| a.path == resolve(&l.path))
-                {
-                    continue;
-                }
-                let name = l
-                    .format_or_level
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("combined");
-                access.push(AccessSource {
-                    path: resolve(&l.path),
-                    format: format_of(name)?,
-                });
-            }
+    let c = choose_config(args.nginx_conf.as_deref());
+    match nginx_conf::load(&c.path) {
+        Ok(t) => Ok((Some(c), Some(t))),
+        Err(e) if args.nginx_conf.is_some() => Err(anyhow::Error::new(e).context(format!(
+            "cannot read the nginx configuration `{}`",
+            c.path.display()
+        ))),
+        Err(e) => {
+            unavailable.push(Unavailable {
+                what: "nginx configuration".into(),
+                why: e.to_string(),
+                how: "pass --nginx-conf, or run as a user who can read it".into(),
+            });
+            Ok((Some(c), None))
         }
     }
-    Ok((errors, access))
 }
 
-fn text(
-    findings: &[Diagnosis],
-    unavailable: &[Unavailable],
-    logs: &LogWindow,
-    notes: &[String],
-    since: &str,
-) -> String {
-    use std::fmt::Write as _;
-    let bold = anstyle::Style::new().bold();
-    let dim = anstyle::Style::new().dimmed();
-    let red = anstyle::AnsiColor::Red.on_default().bold();
-    let green = anstyle::AnsiColor::Green.on_default().bold();
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{dim}last {since}: {} requests, {} upstream errors, {} malformed lines ({}){dim:#}",
-        logs.requests.len(),
-        logs.errors.len(),
-        logs.malformed,
-        if logs.sources.is_empty() {
-            "no logs read".to_string()
-        } else {
-            logs.sources.join(", ")
-        }
-    );
-    if findings.is_empty() {
-        let _ = writeln!(out, "{green}healthy{green:#}: no cause of 502/504 found");
+fn evidence(
+    args: &DiagnoseArgs,
+    backends: &[Backend],
+    nginx: Option<&NginxModel<'_>>,
+    since_s: i64,
+) -> Evidence {
+    if args.offline {
+        let mut e = Evidence::default();
+        e.unavailable.push(Unavailable {
+            what: "live evidence (processes, sockets, probes, unit state)".into(),
+            why: "--offline".into(),
+            how: "run reflex diagnose on the host itself".into(),
+        });
+        return e;
     }
-    for (i, d) in findings.iter().enumerate() {
-        let restart = if d.restart_helps {
-            "a restart helps"
-        } else {
-            "a restart will not help"
-        };
-        let _ = writeln!(
-            out,
-            "\n{}. {red}{}{red:#} {dim}(confidence {:.2}, {restart}){dim:#}{}",
-            i + 1,
-            d.kind,
-            d.confidence,
-            d.upstream
-                .as_ref()
-                .map(|u| format!("  upstream {u}"))
-                .unwrap_or_default()
-        );
-        let _ = writeln!(out, "   {bold}{}{bold:#}", d.message);
-        for e in &d.evidence {
-            let _ = writeln!(out, "   {dim}·{dim:#} {e}");
-        }
-        let _ = writeln!(out, "   {bold}fix:{bold:#} {}", d.fix);
+    collect(&Options {
+        backends,
+        nginx,
+        probe: !args.no_probe,
+        probe_timeout: Duration::from_millis(1500),
+        sample: Duration::from_millis(300),
+        since_ms: (since_s.max(0) as u64) * 1000,
+        app_logs: &args.app_logs,
+    })
+}
+
+/// A backend as the report lists it: what runs where, and where reflex learnt of it.
+fn label(b: &Backend) -> String {
+    let what = Ctx::label(b);
+    if what == b.name {
+        what
+    } else {
+        format!("{what} ({})", b.name)
     }
-    if !unavailable.is_empty() {
-        let _ = writeln!(out, "\n{bold}evidence unavailable{bold:#}");
-        for u in unavailable {
-            let _ = writeln!(out, "   - {}: {} ({})", u.what, u.why, u.how);
-        }
-    }
-    for n in notes {
-        let _ = writeln!(out, "{dim}note:{dim:#} {n}");
-    }
-    out
 }

@@ -85,6 +85,9 @@ pub struct BackendProcesses {
     pub backend: Option<String>,
     pub master: ProcessInfo,
     pub workers: Vec<ProcessInfo>,
+    /// The master's cgroup (`/system.slice/app.service`; the v2 path, else the v1 memory
+    /// controller's), when readable: an OOM kill in that cgroup is this backend's.
+    pub cgroup: Option<String>,
 }
 
 /// A listening socket, from netlink sock_diag.
@@ -123,6 +126,8 @@ pub struct OomKill {
     pub at_ms: Option<u64>,
     pub pid: i32,
     pub comm: String,
+    /// The killed task's memory cgroup (`task_memcg=` of the `oom-kill:` record), when logged.
+    pub memcg: Option<String>,
     /// The kernel log line.
     pub line: String,
 }
@@ -139,6 +144,9 @@ pub struct UnitState {
     pub exec_main_status: i32,
     /// When it last entered the active state, ms since the epoch (0: never).
     pub active_enter_ms: u64,
+    /// When it last entered the inactive or failed state, ms since the epoch (0: never): with
+    /// `active_enter_ms`, whether a failure or restart is recent or stale.
+    pub inactive_enter_ms: u64,
 }
 
 /// A supervisord program's state, from XML-RPC `getProcessInfo`.

@@ -10,15 +10,11 @@ use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use reflex::gather::evidence::supervisord::{Endpoint, endpoint_from_conf, programs};
-use reflex::model::evidence::{Fact, ProgramState};
 use serde_json::Value;
 
 use crate::harness::http;
 use crate::harness::nginx::{Nginx, NginxBuilder};
 use crate::harness::ns::Wrap;
-use crate::harness::proc::Proc;
-use crate::harness::{repo, venv_bin, write};
 
 /// The access `log_format` of these tests: the upstream fields diagnosis zips into attempts
 /// (`"502, 200"` lists need the quotes around them) and `$time_local` for the window.
@@ -110,6 +106,7 @@ pub struct Diagnose {
     args: Vec<String>,
     wrap: Wrap,
     as_nobody: bool,
+    envs: Vec<(String, String)>,
 }
 
 impl Diagnose {
@@ -123,7 +120,13 @@ impl Diagnose {
             args,
             wrap: Wrap::None,
             as_nobody: false,
+            envs: Vec::new(),
         }
+    }
+    /// Sets an environment variable for reflex (e.g. `REFLEX_SYSTEM_BUS`, `TZ`).
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Diagnose {
+        self.envs.push((key.into(), value.into()));
+        self
     }
     /// Any flag(s), e.g. `["--offline"]`.
     pub fn args<S: AsRef<std::ffi::OsStr>>(mut self, args: &[S]) -> Diagnose {
@@ -160,6 +163,7 @@ impl Diagnose {
             self.wrap.command(&bin, &self.args)
         };
         cmd.current_dir(cwd);
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
         let started = Instant::now();
         let out = run_bounded(&mut cmd, REFLEX_LIMIT);
         let elapsed = started.elapsed();
@@ -208,6 +212,13 @@ impl Report {
     }
     pub fn top_kind(&self) -> Option<&str> {
         self.top()?.get("kind")?.as_str()
+    }
+    /// Every finding's kind, ranked.
+    pub fn kinds(&self) -> Vec<&str> {
+        self.findings()
+            .iter()
+            .filter_map(|f| f["kind"].as_str())
+            .collect()
     }
     pub fn top_confidence(&self) -> f64 {
         self.top()
@@ -311,156 +322,5 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<std::process::Outpu
         .map_err(|e| e.to_string())
 }
 
-/// Copies the main test app and the named `tests/fixtures/apps/diag/` files into `dir` (0755).
-pub fn copy_apps(dir: &Path, diag_files: &[&str]) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).expect("create app dir");
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod app dir");
-    let apps = repo().join("tests/fixtures/apps");
-    std::fs::copy(apps.join("app.py"), dir.join("app.py")).expect("copy app.py");
-    for f in diag_files {
-        std::fs::copy(apps.join("diag").join(f), dir.join(f)).expect("copy diag app");
-    }
-}
-
-/// A uvicorn serving another module than the harness's `app:app`, on `dir/app.sock`.
-pub struct ModuleApp {
-    _proc: Proc,
-    argv: Vec<String>,
-    uds: PathBuf,
-    dir: PathBuf,
-}
-
-impl ModuleApp {
-    /// `uvicorn MODULE:app --uds DIR/app.sock ARGS…` in `dir`, ready when `/health` answers.
-    pub fn start(dir: &Path, module: &str, files: &[&str], args: &[&str]) -> ModuleApp {
-        copy_apps(dir, files);
-        let uds = dir.join("app.sock");
-        let mut argv = vec![
-            venv_bin("uvicorn").display().to_string(),
-            format!("{module}:app"),
-            "--uds".into(),
-            uds.display().to_string(),
-        ];
-        argv.extend(args.iter().map(|a| a.to_string()));
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..]).current_dir(dir);
-        cmd.env("PYTHONUNBUFFERED", "1")
-            .env("PYTHONDONTWRITEBYTECODE", "1");
-        cmd.stdout(log(dir, "app.stdout.log"))
-            .stderr(log(dir, "app.stderr.log"));
-        let mut proc = Proc::spawn(cmd, module).expect("spawn uvicorn");
-        let up = wait_until(READY, || {
-            proc.exited().is_none()
-                && http::status_or_zero(&http::get_uds(&uds, "/health", Duration::from_secs(2)))
-                    == 200
-        });
-        let app = ModuleApp {
-            _proc: proc,
-            argv,
-            uds,
-            dir: dir.to_path_buf(),
-        };
-        assert!(up, "{module} did not start:\n{}", app.log_text());
-        app
-    }
-    pub fn uds(&self) -> &Path {
-        &self.uds
-    }
-    pub fn cmdline(&self) -> String {
-        shlex::try_join(self.argv.iter().map(String::as_str)).expect("quote argv")
-    }
-    pub fn log_text(&self) -> String {
-        let read = |f: &str| std::fs::read_to_string(self.dir.join(f)).unwrap_or_default();
-        format!("{}{}", read("app.stdout.log"), read("app.stderr.log"))
-    }
-}
-
-fn log(dir: &Path, name: &str) -> std::fs::File {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(name))
-        .expect("open log")
-}
-
-/// A real supervisord (Debian's `supervisor`) running one program `web`, all in `dir`: its
-/// XML-RPC socket, config and logs. Stopped by PID on drop.
-pub struct Supervisord {
-    _proc: Proc,
-    pub conf: PathBuf,
-    ep: Endpoint,
-}
-
-impl Supervisord {
-    /// Starts supervisord with `[program:web]` running `command` in `dir`; `options` are more
-    /// `key=value` lines of the program section (its logs go to `web.{out,err}.log` unless
-    /// they set `*_logfile=`).
-    pub fn start(dir: &Path, command: &str, options: &str) -> Supervisord {
-        let bin =
-            std::env::var("REFLEX_SUPERVISORD").unwrap_or_else(|_| "/usr/bin/supervisord".into());
-        assert!(
-            Path::new(&bin).exists(),
-            "supervisord not found at {bin} (apt-get install -y supervisor)"
-        );
-        let text = format!(
-            "[unix_http_server]
-file=%(here)s/supervisor.sock
-chmod=0700
-
-[supervisord]
-logfile=%(here)s/supervisord.log
-pidfile=%(here)s/supervisord.pid
-childlogdir=%(here)s
-nodaemon=true
-
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
-[program:web]
-command={command}
-directory={dir}
-environment=PYTHONUNBUFFERED=\"1\",PYTHONDONTWRITEBYTECODE=\"1\"
-autostart=true
-autorestart=true
-stopwaitsecs=2
-{logs}{options}
-",
-            dir = dir.display(),
-            logs = if options.contains("_logfile=") {
-                ""
-            } else {
-                "stdout_logfile=%(here)s/web.out.log\nstderr_logfile=%(here)s/web.err.log\n"
-            },
-        );
-        let conf = write(dir, "supervisord.conf", &text);
-        let ep = endpoint_from_conf(&text, dir).expect("supervisord endpoint");
-        let mut cmd = Command::new(bin);
-        cmd.arg("-n").arg("-c").arg(&conf).current_dir(dir);
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        let proc = Proc::spawn(cmd, "supervisord").expect("start supervisord");
-        Supervisord {
-            _proc: proc,
-            conf,
-            ep,
-        }
-    }
-
-    /// The program's state now, if supervisord answers.
-    pub fn web(&self) -> Option<ProgramState> {
-        match programs(&self.ep) {
-            Fact::Known(ps) => ps.into_iter().find(|p| p.name == "web"),
-            Fact::Unavailable(_) => None,
-        }
-    }
-
-    /// Polls until the program's state is one of `states`; the state seen, or `None`.
-    pub fn wait_state(&self, states: &[&str], limit: Duration) -> Option<ProgramState> {
-        let mut seen = None;
-        wait_until(limit, || {
-            seen = self.web().filter(|p| states.contains(&p.state.as_str()));
-            seen.is_some()
-        });
-        seen
-    }
-}
+mod apps;
+pub use apps::*;

@@ -6,6 +6,7 @@ mod backends;
 mod check_rules;
 mod diag_support;
 mod diagnose_faults;
+mod diagnose_systemd;
 mod evidence;
 mod harness;
 mod logs;

@@ -39,15 +39,22 @@ RestartSec=100ms
 const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A booted container, powered off on drop.
-struct Lab {
+pub(crate) struct Lab {
     dir: tempfile::TempDir,
     machine: String,
-    root: PathBuf,
-    systemd: Systemd,
+    /// More `systemd-nspawn` arguments (`LAB_NSPAWN_ARGS`), e.g. `--bind=PATH`.
+    nspawn_args: String,
+    pub(crate) root: PathBuf,
+    pub(crate) systemd: Systemd,
 }
 
 impl Lab {
     fn up() -> Lab {
+        Lab::up_with("")
+    }
+
+    /// Boots a lab with more `systemd-nspawn` arguments.
+    pub(crate) fn up_with(nspawn_args: &str) -> Lab {
         let dir = tempdir();
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -56,6 +63,7 @@ impl Lab {
         let mut lab = Lab {
             dir,
             machine,
+            nspawn_args: nspawn_args.to_string(),
             root: PathBuf::new(),
             systemd: Systemd::default(),
         };
@@ -91,12 +99,13 @@ impl Lab {
             .args(args)
             .env("LAB_DIR", self.dir.path())
             .env("LAB_MACHINE", &self.machine)
+            .env("LAB_NSPAWN_ARGS", &self.nspawn_args)
             .output()
             .expect("run scripts/systemd-lab")
     }
 
     /// Runs a command inside the container; panics when it fails.
-    fn exec(&self, args: &[&str]) -> String {
+    pub(crate) fn exec(&self, args: &[&str]) -> String {
         let mut all = vec!["exec"];
         all.extend_from_slice(args);
         let out = self.script(&all);
@@ -109,12 +118,12 @@ impl Lab {
     }
 
     /// Writes a file inside the container (through the host's view of its root).
-    fn write(&self, path: &str, contents: &str) {
+    pub(crate) fn write(&self, path: &str, contents: &str) {
         let path = self.root.join(path.trim_start_matches('/'));
         std::fs::write(&path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
-    fn unit(&self, name: &str) -> UnitState {
+    pub(crate) fn unit(&self, name: &str) -> UnitState {
         match self.systemd.units(&[name.to_string()]) {
             Fact::Known(mut v) if v.len() == 1 => v.remove(0),
             other => panic!("units({name}): {other:?}"),
@@ -122,7 +131,12 @@ impl Lab {
     }
 
     /// Polls the unit's state until `ok` holds, or panics with the last state.
-    fn wait_unit(&self, name: &str, what: &str, ok: impl Fn(&UnitState) -> bool) -> UnitState {
+    pub(crate) fn wait_unit(
+        &self,
+        name: &str,
+        what: &str,
+        ok: impl Fn(&UnitState) -> bool,
+    ) -> UnitState {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let state = self.unit(name);

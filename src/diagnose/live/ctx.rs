@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use super::routes;
+use super::rules::REFUSED;
 use crate::diagnose::check::matching::{Endpoint, absolute, bind_serves};
 use crate::model::backend::{Backend, Source};
 use crate::model::evidence::{
@@ -31,14 +33,21 @@ pub struct Ctx<'a> {
     pub input: &'a LiveInput<'a>,
     /// Error-log failures per upstream address and class, oldest first.
     pub errors: BTreeMap<String, BTreeMap<UpstreamError, Vec<&'a ErrorEvent>>>,
+    /// Failures whose upstream is unknown: nginx cut the line (at 2048 bytes, with a long URI)
+    /// before `upstream:`, and the configuration leaves more than one candidate.
+    pub unattributed: Vec<&'a ErrorEvent>,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(input: &'a LiveInput<'a>) -> Ctx<'a> {
         let mut errors: BTreeMap<String, BTreeMap<UpstreamError, Vec<&ErrorEvent>>> =
             BTreeMap::new();
+        let mut unattributed = Vec::new();
         for e in &input.logs.errors {
-            let addr = e.upstream.clone().unwrap_or_else(|| "?".into());
+            let Some(addr) = e.upstream.clone().or_else(|| attribute(input, e)) else {
+                unattributed.push(e);
+                continue;
+            };
             errors
                 .entry(addr)
                 .or_default()
@@ -46,7 +55,41 @@ impl<'a> Ctx<'a> {
                 .or_default()
                 .push(e);
         }
-        Ctx { input, errors }
+        Ctx {
+            input,
+            errors,
+            unattributed,
+        }
+    }
+
+    /// The start of the log window, ms since the epoch (0 when unknown: everything is recent).
+    pub fn window_start_ms(&self) -> u64 {
+        self.input.logs.from_ms
+    }
+
+    /// Addresses nginx cannot connect to because nothing accepts there: refused or missing in
+    /// the error log, or (with no such line in the window: logs unreadable, or no traffic yet)
+    /// a direct probe refused right now. The probe is live truth for the address it tried.
+    pub fn refused(&self) -> Vec<(String, Vec<&'a ErrorEvent>)> {
+        let mut out: Vec<(String, Vec<&ErrorEvent>)> = self
+            .errors_of(REFUSED)
+            .into_iter()
+            .map(|(a, v)| (a.to_string(), v))
+            .collect();
+        for p in &self.input.evidence.probes {
+            let refused = matches!(
+                p.outcome,
+                ProbeOutcome::ConnectFailed { errno: 111 | 2, .. }
+            );
+            if !p.via_nginx
+                && refused
+                && !self.marked_down(&p.target)
+                && !out.iter().any(|(a, _)| *a == p.target)
+            {
+                out.push((p.target.clone(), Vec::new()));
+            }
+        }
+        out
     }
 
     /// Error events of these classes, per upstream address.
@@ -162,17 +205,83 @@ impl<'a> Ctx<'a> {
             .map(|p| &p.outcome)
     }
 
-    /// The upstream group containing `addr`.
+    /// The upstream group containing `addr`. When several groups list it, the one this
+    /// address's failing requests reach (by their location); `None` when that stays ambiguous.
     pub fn upstream_of(&self, addr: &str) -> Option<&'a Upstream<'a>> {
         let nginx = self.input.nginx?;
         let ep = endpoint(addr)?;
-        nginx.upstreams.iter().find(|u| {
-            u.servers.iter().any(|s| {
-                crate::diagnose::check::matching::endpoints(&s.addr, self.input.host)
-                    .unwrap_or_default()
-                    .contains(&ep)
-            })
-        })
+        let groups = routes::groups_with(nginx, self.input.host, &ep);
+        if groups.len() <= 1 {
+            return groups.first().copied();
+        }
+        let uris: Vec<&str> = self
+            .errors
+            .get(addr)
+            .into_iter()
+            .flat_map(|by| by.values().flatten())
+            .filter_map(|e| e.uri.as_deref())
+            .chain(
+                self.requests()
+                    .iter()
+                    .filter(|r| r.attempts.iter().any(|a| a.addr == addr))
+                    .map(|r| r.path.as_str()),
+            )
+            .collect();
+        match routes::reached_by(nginx, &groups, &uris).as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    }
+
+    /// Whether every `server` line for `addr` says `down`: nginx never connects there.
+    fn marked_down(&self, addr: &str) -> bool {
+        let (Some(n), Some(ep)) = (self.input.nginx, endpoint(addr)) else {
+            return false;
+        };
+        let mut lines = n.upstreams.iter().flat_map(|u| &u.servers).filter(|s| {
+            crate::diagnose::check::matching::endpoints(&s.addr, self.input.host)
+                .unwrap_or_default()
+                .contains(&ep)
+        });
+        let first = lines.next();
+        first.is_some_and(|f| f.down) && lines.all(|s| s.down)
+    }
+
+    /// Every group listing `addr` (names), for findings that cannot tell which one it is.
+    fn groups_listing(&self, addr: &str) -> Vec<String> {
+        match (self.input.nginx, endpoint(addr)) {
+            (Some(n), Some(ep)) => routes::groups_with(n, self.input.host, &ep)
+                .iter()
+                .map(|u| u.name.clone())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether `a` and `b` are servers of one upstream group: nginx fails over between them,
+    /// so one answering while the other is refused is a dead member, not a misconfiguration.
+    pub fn same_group(&self, a: &str, b: &str) -> bool {
+        let ga = self.groups_listing(a);
+        !ga.is_empty() && self.groups_listing(b).iter().any(|g| ga.contains(g))
+    }
+
+    /// A backend as people know it: its unit or program, or its server and address for a
+    /// `--backend` command line or a discovered process.
+    pub fn label(b: &Backend) -> String {
+        let server = match &b.server {
+            crate::model::backend::Server::Uvicorn => "uvicorn",
+            crate::model::backend::Server::Gunicorn { .. } => "gunicorn",
+        };
+        let binds: Vec<String> = b.binds.iter().map(ToString::to_string).collect();
+        match &b.source {
+            Source::SystemdUnit { .. } | Source::Supervisord { .. } => b.name.clone(),
+            _ => format!(
+                "{server} {} on {}",
+                b.app.as_deref().unwrap_or(""),
+                binds.join(", ")
+            )
+            .replace("  ", " "),
+        }
     }
 
     /// Up to three actual log lines, for evidence.
@@ -191,12 +300,28 @@ impl<'a> Ctx<'a> {
         out
     }
 
-    /// The group name a finding is filed under: the upstream group, else the address.
+    /// The group name a finding is filed under: the upstream group, else every group listing
+    /// the address when its requests do not tell which, else the address.
     pub fn group(&self, addr: &str) -> String {
-        self.upstream_of(addr)
-            .map(|u| u.name.clone())
-            .unwrap_or_else(|| addr.to_string())
+        if let Some(u) = self.upstream_of(addr) {
+            return u.name.clone();
+        }
+        let all = self.groups_listing(addr);
+        if all.is_empty() {
+            addr.to_string()
+        } else {
+            all.join(" or ")
+        }
     }
+}
+
+/// The upstream of an event without `upstream:` (a truncated line), from its server and URI.
+fn attribute(input: &LiveInput<'_>, e: &ErrorEvent) -> Option<String> {
+    let nginx = input.nginx?;
+    let server = crate::parse::logs::error_log::parse(e.line.as_bytes())
+        .ok()
+        .and_then(|l| l.server.map(|s| String::from_utf8_lossy(s).into_owned()));
+    routes::attribute(nginx, input.host, server.as_deref(), e.uri.as_deref())
 }
 
 /// `127.0.0.1:8000`, `[::1]:8000` or `unix:/path` as an endpoint.

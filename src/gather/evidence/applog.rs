@@ -10,15 +10,23 @@ use std::path::Path;
 
 use crate::model::evidence::{AppLogLine, Fact};
 
+/// At most this many undated lines are kept from the end of a log whose lines carry no time
+/// (uvicorn's default format): they are the newest, but how new is unknowable.
+pub const UNDATED_TAIL: usize = 500;
+
 /// Reads at most the last `max_bytes` of `path` and returns its complete lines, oldest first.
 ///
-/// With `since_ms`, lines older than it are dropped. A line without a timestamp of its own (a
-/// traceback line, or uvicorn's default format, which has none) is judged by the last timestamp
-/// above it in the window, and kept when there is none.
+/// With `since_ms`, lines older than it are dropped (see [`in_window`]; the file's mtime bounds
+/// the age of lines without a time).
 pub fn read_tail(path: &Path, since_ms: Option<u64>, max_bytes: u64) -> Fact<Vec<AppLogLine>> {
     let what = format!("application log {}", path.display());
+    let modified_ms = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64);
     match read_window(path, max_bytes) {
-        Ok(bytes) => Fact::Known(filter_since(parse_lines(&bytes), since_ms)),
+        Ok(bytes) => Fact::Known(in_window(parse_lines(&bytes), since_ms, modified_ms)),
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Fact::unavailable(
             &what,
             "permission denied",
@@ -69,15 +77,46 @@ pub fn parse_lines(bytes: &[u8]) -> Vec<AppLogLine> {
         .collect()
 }
 
-fn filter_since(lines: Vec<AppLogLine>, since_ms: Option<u64>) -> Vec<AppLogLine> {
+/// The lines of the window. A line without a time of its own (a traceback line, or uvicorn's
+/// default format) is judged by the last time above it. Lines with no time above them at all:
+/// when the file was last written before the window (`modified_ms`), none of it is in the
+/// window; otherwise only the last [`UNDATED_TAIL`] are kept, still undated (`at_ms: None`), so
+/// rules can ask for corroboration. A log file is not rewritten, so its mtime is the time of its
+/// newest line.
+pub fn in_window(
+    lines: Vec<AppLogLine>,
+    since_ms: Option<u64>,
+    modified_ms: Option<u64>,
+) -> Vec<AppLogLine> {
     let Some(since) = since_ms else { return lines };
+    if modified_ms.is_some_and(|m| m < since) {
+        return Vec::new();
+    }
     let mut last = None;
-    lines
+    let judged: Vec<(bool, AppLogLine)> = lines
         .into_iter()
-        .filter(|l| {
+        .filter_map(|l| {
             last = l.at_ms.or(last);
-            last.is_none_or(|t| t >= since)
+            match last {
+                Some(t) if t < since => None,
+                Some(_) => Some((true, l)),
+                None => Some((false, l)),
+            }
         })
+        .collect();
+    let undated = judged.iter().filter(|(dated, _)| !dated).count();
+    let skip = undated.saturating_sub(UNDATED_TAIL);
+    let mut seen = 0;
+    judged
+        .into_iter()
+        .filter(|(dated, _)| {
+            if *dated {
+                return true;
+            }
+            seen += 1;
+            seen > skip
+        })
+        .map(|(_, l)| l)
         .collect()
 }
 
@@ -250,6 +289,49 @@ mod tests {
             ]
         );
         assert_eq!(lines[1].at_ms, None);
+    }
+
+    #[test]
+    fn undated_lines_of_a_file_untouched_since_the_window_are_none_of_it() {
+        // uvicorn's default format: no time on any line (the audit's 3-day-old
+        // `Exceeded concurrency limit.`).
+        let lines = || {
+            parse_lines(b"INFO:     Started server process [999]\nWARNING:  Exceeded concurrency limit.\nINFO:     Shutting down\n")
+        };
+        let since = 1_000_000_000;
+        assert!(in_window(lines(), Some(since), Some(since - 3 * 86_400_000)).is_empty());
+        let kept = in_window(lines(), Some(since), Some(since + 10));
+        assert_eq!(kept.len(), 3, "written inside the window: kept, undated");
+        assert!(kept.iter().all(|l| l.at_ms.is_none()));
+        let many: Vec<AppLogLine> = (0..UNDATED_TAIL + 50)
+            .map(|i| AppLogLine {
+                at_ms: None,
+                text: format!("INFO:     line {i}"),
+            })
+            .collect();
+        let kept = in_window(many, Some(since), Some(since + 10));
+        assert_eq!(kept.len(), UNDATED_TAIL, "a bounded tail");
+        assert_eq!(kept[0].text, "INFO:     line 50");
+    }
+
+    #[test]
+    fn an_old_file_reads_as_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = log(dir.path(), b"WARNING:  Exceeded concurrency limit.\n");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(old))
+            .expect("set mtime");
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let Fact::Known(lines) = read_tail(&path, Some(now_ms - 900_000), 4096) else {
+            panic!("unavailable")
+        };
+        assert!(lines.is_empty(), "{lines:?}");
     }
 
     #[test]

@@ -273,16 +273,33 @@ fn program_state(o: &Options<'_>) -> (Fact<Vec<crate::model::evidence::ProgramSt
                 Fact::Unavailable(u) => return (Fact::Unavailable(u), logs),
             }
         }
-        logs.push((
-            b.name.clone(),
-            format!("supervisord:{program}"),
-            supervisord::tail(&endpoint, program, 64 << 10),
-        ));
+        let tail = match supervisord::tail(&endpoint, program, 64 << 10) {
+            Fact::Known(lines) => {
+                let modified = newest_mtime(programs.iter().filter(|p| &p.name == program));
+                Fact::Known(applog::in_window(lines, Some(o.since_ms), modified))
+            }
+            other => other,
+        };
+        logs.push((b.name.clone(), format!("supervisord:{program}"), tail));
     }
     if !any {
         return (Fact::Known(Vec::new()), logs);
     }
     (Fact::Known(programs), logs)
+}
+
+/// When the programs' log files were last written, ms since the epoch: their undated lines
+/// (uvicorn's format) are no newer than that.
+fn newest_mtime<'a>(
+    programs: impl Iterator<Item = &'a crate::model::evidence::ProgramState>,
+) -> Option<u64> {
+    programs
+        .flat_map(|p| [&p.stdout_logfile, &p.stderr_logfile])
+        .flatten()
+        .filter_map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+        .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64)
+        .max()
 }
 
 fn now_ms() -> u64 {

@@ -110,6 +110,15 @@ pub fn parse_kmsg_record(record: &str) -> Option<(u64, &str)> {
     Some((ts, message))
 }
 
+/// The `task_memcg=` of an `oom-kill:` record: the killed task's memory cgroup.
+pub fn parse_memcg(message: &str) -> Option<String> {
+    let fields = message.trim().strip_prefix("oom-kill:")?;
+    fields
+        .split(',')
+        .find_map(|f| f.strip_prefix("task_memcg="))
+        .map(str::to_string)
+}
+
 /// An OOM kill named by a kernel log message, either form:
 /// `Out of memory: Killed process 1234 (python3) total-vm:…` (also `Memory cgroup out of
 /// memory: Killed process …`) or
@@ -146,13 +155,21 @@ pub fn oom_kills<'a>(
         let Some((pid, comm)) = parse_oom(message) else {
             continue;
         };
-        if out.iter().any(|k| k.pid == pid && k.comm == comm) {
+        let memcg = parse_memcg(message);
+        if let Some(k) = out.iter_mut().find(|k| k.pid == pid && k.comm == comm) {
+            // The kernel logs `oom-kill:…task_memcg=…` and `Killed process …` for one kill:
+            // the cgroup from the first, the line people know from the second.
+            k.memcg = k.memcg.take().or(memcg);
+            if message.contains("Killed process") {
+                k.line = message.to_string();
+            }
             continue;
         }
         out.push(OomKill {
             at_ms: boot_ms.map(|b| b + ts_us / 1000),
             pid,
             comm,
+            memcg,
             line: message.to_string(),
         });
     }
@@ -281,6 +298,21 @@ mod tests {
         ];
         let kills = oom_kills(records, Some(1_000_000));
         assert_eq!(kills.len(), 2);
+        assert_eq!(kills[0].memcg, None);
+        let with_cg = oom_kills(
+            [
+                "6,20,2000000,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/reflex-t1,task_memcg=/reflex-t1,task=python3,pid=42,uid=0",
+                "3,21,2000500,-;Memory cgroup out of memory: Killed process 42 (python3) total-vm:1kB",
+            ],
+            None,
+        );
+        assert_eq!(with_cg.len(), 1);
+        assert_eq!(with_cg[0].memcg.as_deref(), Some("/reflex-t1"));
+        assert!(
+            with_cg[0]
+                .line
+                .starts_with("Memory cgroup out of memory: Killed process 42")
+        );
         assert_eq!((kills[0].pid, kills[0].at_ms), (42, Some(1_002_000)));
         assert_eq!((kills[1].pid, kills[1].at_ms), (43, Some(1_003_000)));
         assert!(kills[1].line.starts_with("Out of memory"));

@@ -84,10 +84,33 @@ pub fn sample(
                 backend: tie(m, backends).map(|b| b.name.clone()),
                 master: info(tree.master)?,
                 workers: tree.workers.iter().filter_map(|&p| info(p)).collect(),
+                cgroup: cgroup_of(tree.master),
             })
         })
         .collect();
     (Fact::Known(nginx), Fact::Known(apps))
+}
+
+/// The cgroup of a process, from `/proc/PID/cgroup`: the unified (v2) path, else the v1
+/// memory controller's, which is where the OOM killer's `task_memcg=` points.
+fn cgroup_of(pid: i32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    parse_cgroup(&text)
+}
+
+/// The memory-relevant cgroup path of a `/proc/PID/cgroup` text (`0::/app.slice` on v2;
+/// `7:memory:/app` on v1). The root (`/`) says nothing about a backend: `None`.
+pub fn parse_cgroup(text: &str) -> Option<String> {
+    let field = |ctrl: &str| {
+        text.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, c, path) = (parts.next()?, parts.next()?, parts.next()?);
+            (c.split(',').any(|x| x == ctrl)).then(|| path.trim().to_string())
+        })
+    };
+    field("memory")
+        .or_else(|| field(""))
+        .filter(|p| !p.is_empty() && p != "/")
 }
 
 /// Reads every process of a `/proc` tree. Processes that vanish or cannot be read are skipped;
@@ -378,5 +401,18 @@ mod tests {
         assert_eq!(tie(&m, &backends).map(|b| b.name.as_str()), Some("u"));
         let m = raw(std::process::id() as i32, 1, "/v/bin/uvicorn a:b --port 10");
         assert_eq!(tie(&m, &backends), None);
+    }
+
+    #[test]
+    fn cgroup_paths() {
+        let v2 = "0::/system.slice/app.service\n";
+        assert_eq!(
+            parse_cgroup(v2).as_deref(),
+            Some("/system.slice/app.service")
+        );
+        let hybrid = "12:memory:/reflex-t1\n1:name=systemd:/\n0::/\n";
+        assert_eq!(parse_cgroup(hybrid).as_deref(), Some("/reflex-t1"));
+        assert_eq!(parse_cgroup("0::/\n"), None, "the root says nothing");
+        assert_eq!(parse_cgroup("garbage"), None);
     }
 }

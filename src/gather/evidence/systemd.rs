@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use zbus::Connection;
 use zbus::proxy::CacheProperties;
-use zbus_systemd::systemd1::{ManagerProxy, ServiceProxy, UnitProxy};
+use zbus_systemd::systemd1::ManagerProxy;
 
 use crate::model::evidence::{AppLogLine, Fact, Unavailable, UnitState};
 
@@ -89,38 +89,62 @@ pub async fn units_on(conn: &Connection, names: &[String]) -> zbus::Result<Vec<U
         let unit = unit_name(name);
         // LoadUnit (not GetUnit): a unit that is not loaded right now still has a state.
         let path = manager.load_unit(unit.clone()).await?;
-        let u = UnitProxy::builder(conn)
-            .path(path.clone())
-            .cache_properties(CacheProperties::No)
-            .build()
-            .await?;
-        let s = ServiceProxy::builder(conn)
-            .path(path)
-            .cache_properties(CacheProperties::No)
-            .build()
-            .await?;
+        let u = snapshot(conn, &path, "org.freedesktop.systemd1.Unit").await?;
         // Service properties exist only on `.service` units: elsewhere they read as zero.
-        let service = unit.ends_with(".service");
+        let s = if unit.ends_with(".service") {
+            snapshot(conn, &path, "org.freedesktop.systemd1.Service").await?
+        } else {
+            Props::new()
+        };
         out.push(UnitState {
-            active_state: u.active_state().await?,
-            sub_state: u.sub_state().await?,
-            active_enter_ms: u.active_enter_timestamp().await? / 1000,
-            n_restarts: if service { s.n_restarts().await? } else { 0 },
-            main_pid: if service { s.main_pid().await? } else { 0 },
-            result: if service {
-                s.result().await?
-            } else {
-                String::new()
-            },
-            exec_main_status: if service {
-                s.exec_main_status().await?
-            } else {
-                0
-            },
+            active_state: text(&u, "ActiveState"),
+            sub_state: text(&u, "SubState"),
+            active_enter_ms: number::<u64>(&u, "ActiveEnterTimestamp") / 1000,
+            inactive_enter_ms: number::<u64>(&u, "InactiveEnterTimestamp") / 1000,
+            n_restarts: number(&s, "NRestarts"),
+            main_pid: number(&s, "MainPID"),
+            result: text(&s, "Result"),
+            exec_main_status: number(&s, "ExecMainStatus"),
             unit,
         });
     }
     Ok(out)
+}
+
+type Props = std::collections::HashMap<String, zbus::wire::OwnedVariant>;
+
+/// Every property of one interface of a unit, with one `GetAll`: one snapshot of systemd's
+/// state. Reading them one by one races with its state machine (`ActiveState` read as
+/// `activating`, `SubState` a moment later as `running`).
+async fn snapshot(
+    conn: &Connection,
+    path: &zbus::wire::OwnedObjectPath,
+    interface: &'static str,
+) -> zbus::Result<Props> {
+    let props = zbus::fdo::PropertiesProxy::builder(conn)
+        .destination("org.freedesktop.systemd1")
+        .path(path.clone())
+        .cache_properties(CacheProperties::No)
+        .build()
+        .await?;
+    let name = zbus::names::InterfaceName::from_static_str_unchecked(interface);
+    Ok(props.get_all(name).await?)
+}
+
+fn text(p: &Props, key: &str) -> String {
+    p.get(key)
+        .and_then(|v| <&str>::try_from(v).ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn number<T>(p: &Props, key: &str) -> T
+where
+    T: Default + for<'a> TryFrom<&'a zbus::wire::OwnedVariant>,
+{
+    p.get(key)
+        .and_then(|v| T::try_from(v).ok())
+        .unwrap_or_default()
 }
 
 /// `app` → `app.service`; names with a unit suffix are kept.

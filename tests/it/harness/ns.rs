@@ -19,6 +19,11 @@ pub enum Wrap {
     /// A private network namespace (only `lo`, brought up) with `net.core.somaxconn` set to
     /// this value. Unix sockets on the file system still connect across namespaces.
     NetNs { somaxconn: u32 },
+    /// With these environment variables set (`env K=V … program`: `env` execs it, so the PID is
+    /// still the program's), e.g. nginx under another `TZ`.
+    Env(Vec<(String, String)>),
+    /// Inside a cgroup: `sh` writes its PID to this `cgroup.procs` file, then execs the program.
+    Cgroup(PathBuf),
 }
 
 impl Wrap {
@@ -44,6 +49,19 @@ impl Wrap {
                 c.args(["--net", "sh", "-c"]);
                 c.arg(r#"ip link set lo up && sysctl -q -w net.core.somaxconn="$0" && exec "$@""#);
                 c.arg(somaxconn.to_string()).arg(program).args(args);
+                c
+            }
+            Wrap::Cgroup(procs) => {
+                require_root("moving a process into a cgroup");
+                let mut c = Command::new("sh");
+                c.arg("-c").arg(r#"echo $$ > "$0" && exec "$@""#);
+                c.arg(procs).arg(program).args(args);
+                c
+            }
+            Wrap::Env(vars) => {
+                let mut c = Command::new("env");
+                c.args(vars.iter().map(|(k, v)| format!("{k}={v}")));
+                c.arg(program).args(args);
                 c
             }
         }

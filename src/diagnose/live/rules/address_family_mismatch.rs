@@ -9,8 +9,20 @@ use super::REFUSED;
 
 pub const RULE: LiveRule = LiveRule {
     kind: "address_family_mismatch",
+    reads: REFUSED,
     check,
 };
+
+/// `addr` and `other` are the same port on the two IP families (`[::1]:8000`, `127.0.0.1:8000`).
+fn families_of_one_port(addr: &str, other: &str) -> bool {
+    match (
+        addr.parse::<std::net::SocketAddr>(),
+        other.parse::<std::net::SocketAddr>(),
+    ) {
+        (Ok(a), Ok(b)) => a.port() == b.port() && a.is_ipv6() != b.is_ipv6(),
+        _ => false,
+    }
+}
 
 /// The same port on the other IP family, if something listens there.
 pub fn other_family(ctx: &Ctx<'_>, addr: &str) -> Option<String> {
@@ -26,7 +38,8 @@ pub fn other_family(ctx: &Ctx<'_>, addr: &str) -> Option<String> {
 
 fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
     let mut out = Vec::new();
-    for (addr, events) in ctx.errors_of(REFUSED) {
+    for (addr, events) in ctx.refused() {
+        let addr = addr.as_str();
         let retried: Vec<_> = ctx
             .requests()
             .iter()
@@ -42,6 +55,16 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
             })
             .collect();
         let other = other_family(ctx, addr);
+        // Only a retry on the same port of the other family is this cause: a retry on another
+        // port is an upstream group failing over from a dead member (`backend_down`).
+        let retried: Vec<_> = retried
+            .into_iter()
+            .filter(|r| {
+                r.attempts
+                    .last()
+                    .is_some_and(|a| families_of_one_port(addr, &a.addr))
+            })
+            .collect();
         let other_in_log = retried
             .iter()
             .find_map(|r| r.attempts.last().map(|a| a.addr.clone()));

@@ -8,6 +8,7 @@ use crate::diagnose::live::{Ctx, Diagnosis, LiveRule};
 
 pub const RULE: LiveRule = LiveRule {
     kind: "application_error_status",
+    reads: &[],
     check,
 };
 

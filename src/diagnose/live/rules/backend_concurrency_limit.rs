@@ -1,11 +1,15 @@
 //! `backend_concurrency_limit`: uvicorn's `--limit-concurrency` answers 503 (`Exceeded
 //! concurrency limit.` in its log) once too many connections are open. Not a 502, and not a
 //! crash: the limit or the capacity is wrong.
+//!
+//! uvicorn's default log lines carry no time, so an `Exceeded concurrency limit.` may be days
+//! old: such a line counts only with 503s from the backend in the window's access log.
 
 use crate::diagnose::live::{Ctx, Diagnosis, LiveRule};
 
 pub const RULE: LiveRule = LiveRule {
     kind: "backend_concurrency_limit",
+    reads: &[],
     check,
 };
 
@@ -26,6 +30,10 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         .find(|b| b.limit_concurrency.is_some());
     if lines.is_empty() && limited.is_none() {
         return Vec::new();
+    }
+    let timed = lines.iter().any(|l| l.at_ms.is_some());
+    if rejected.is_empty() && !timed {
+        return Vec::new(); // an undated line alone may be from any day
     }
     let mut evidence: Vec<String> = lines
         .iter()
@@ -48,7 +56,11 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
     }
     vec![Diagnosis {
         kind: RULE.kind,
-        confidence: if lines.is_empty() { 0.7 } else { 0.95 },
+        confidence: match (lines.is_empty(), timed) {
+            (true, _) => 0.7,
+            (false, true) => 0.95,
+            (false, false) => 0.85,
+        },
         upstream: rejected.first().and_then(|r| r.attempts.last()).map(|a| ctx.group(&a.addr)),
         message: "the backend rejects requests over its --limit-concurrency with 503".into(),
         evidence,

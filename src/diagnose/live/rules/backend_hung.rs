@@ -2,6 +2,11 @@
 //! backend is stuck: stopped (state T), no CPU progress, its accept queue filling and never
 //! draining, its health probe timing out. The kernel keeps completing handshakes into the
 //! backlog, so there are no connect errors until it is full. A restart helps.
+//!
+//! A full queue and a probe that cannot connect are also what a *busy* backend shows (CPU-bound
+//! handlers, too few workers: `listen_backlog_full`, where a restart does not help). So when
+//! the failures are connect timeouts or EAGAIN, the process must be proven stuck (stopped, or
+//! no CPU progress while requests wait) before this rule names it.
 
 use crate::diagnose::live::{Ctx, Diagnosis, LiveRule};
 use crate::model::evidence::ProbeOutcome;
@@ -11,23 +16,31 @@ use super::{describe_probe, stuck};
 
 pub const RULE: LiveRule = LiveRule {
     kind: "backend_hung",
+    reads: &[
+        E::ReadTimedOut,
+        E::TimedOut,
+        E::ConnectTimedOut,
+        E::UnixBacklogFull,
+    ],
     check,
 };
 
 fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
     let mut out = Vec::new();
-    for (addr, events) in ctx.errors_of(&[
-        E::ReadTimedOut,
-        E::TimedOut,
-        E::ConnectTimedOut,
-        E::UnixBacklogFull,
-    ]) {
+    for (addr, events) in ctx.errors_of(RULE.reads) {
         let mut evidence = Ctx::samples(&events);
         let mut score: f64 = 0.0;
         let backend = ctx.backend_for(addr);
-        if let Some(p) = backend.and_then(|b| ctx.processes(b))
-            && let Some(why) = stuck(ctx, addr, p)
-        {
+        let stuck_now = backend
+            .and_then(|b| ctx.processes(b))
+            .and_then(|p| stuck(ctx, addr, p));
+        let connect_phase = events
+            .iter()
+            .all(|e| matches!(e.class, E::ConnectTimedOut | E::UnixBacklogFull));
+        if connect_phase && stuck_now.is_none() {
+            continue; // a full queue at a running backend: `listen_backlog_full`
+        }
+        if let Some(why) = stuck_now {
             evidence.push(why);
             score += 0.5;
         }

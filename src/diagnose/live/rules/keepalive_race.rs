@@ -1,5 +1,6 @@
 //! `keepalive_race`: the backend closed an idle keep-alive connection just as nginx reused it:
-//! `upstream prematurely closed` or `recv() failed (104)`, sporadic, on reused connections
+//! `upstream prematurely closed` or `recv() failed (104)` while reading the header, or
+//! `writev()/send() failed (32|104)` while sending the request, sporadic, on reused connections
 //! (`$upstream_connect_time` 0). Needs upstream `keepalive` with HTTP/1.1 and a backend
 //! keep-alive timeout not longer than nginx's `keepalive_timeout`. GETs are retried (`502, 200`);
 //! POSTs reach the client as 502. A configuration fix, not a restart.
@@ -10,12 +11,13 @@ use crate::model::nginx::format_time;
 
 pub const RULE: LiveRule = LiveRule {
     kind: "keepalive_race",
+    reads: &[E::PrematurelyClosed, E::ResetByPeer, E::SendFailed],
     check,
 };
 
 fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
     let mut out = Vec::new();
-    for (addr, events) in ctx.errors_of(&[E::PrematurelyClosed, E::ResetByPeer]) {
+    for (addr, events) in ctx.errors_of(RULE.reads) {
         let Some(up) = ctx.upstream_of(addr) else {
             continue;
         };
@@ -30,14 +32,13 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
             continue;
         }
         let backend = ctx.backend_for(addr);
-        // A killed worker explains the same lines better.
-        if !ctx
-            .app_lines(
-                backend,
-                &["WORKER TIMEOUT", "was sent SIG", "Autorestarting worker"],
-            )
-            .is_empty()
-        {
+        // A killed or recycled worker explains the same lines better.
+        let killed: Vec<&str> = super::worker_killed::TIMEOUT
+            .iter()
+            .chain(super::worker_killed::RECYCLE)
+            .copied()
+            .collect();
+        if !ctx.app_lines(backend, &killed).is_empty() {
             continue;
         }
         let mut confidence: f64 = 0.6;

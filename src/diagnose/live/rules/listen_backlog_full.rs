@@ -10,12 +10,13 @@ use super::stuck;
 
 pub const RULE: LiveRule = LiveRule {
     kind: "listen_backlog_full",
+    reads: &[E::UnixBacklogFull, E::ConnectTimedOut],
     check,
 };
 
 fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
     let mut out = Vec::new();
-    for (addr, events) in ctx.errors_of(&[E::UnixBacklogFull, E::ConnectTimedOut]) {
+    for (addr, events) in ctx.errors_of(RULE.reads) {
         let mut evidence = Ctx::samples(&events);
         let eagain = events.iter().any(|e| e.class == E::UnixBacklogFull);
         let mut confidence: f64 = if eagain { 0.8 } else { 0.5 };
@@ -36,6 +37,24 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
                 b - a
             ));
             confidence += 0.1;
+        }
+        if let Some(n) = ctx
+            .input
+            .evidence
+            .kernel
+            .syn_sent
+            .known()
+            .and_then(|v| v.iter().find(|(dest, _)| dest == addr).map(|(_, n)| *n))
+            .filter(|n| *n > 0)
+        {
+            evidence.push(format!(
+                "{n} connections to {addr} in SYN-SENT: the kernel drops their SYNs"
+            ));
+            confidence += 0.05;
+        }
+        if let Some(busy) = busy(ctx, addr) {
+            evidence.push(busy);
+            confidence += 0.05;
         }
         if let Some(max) = ctx.input.evidence.kernel.somaxconn.known() {
             evidence.push(format!("net.core.somaxconn = {max}"));
@@ -60,4 +79,29 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         });
     }
     out
+}
+
+/// The backend's processes running and using CPU while its queue is full: busy, not stuck.
+fn busy(ctx: &Ctx<'_>, addr: &str) -> Option<String> {
+    let p = ctx.processes(ctx.backend_for(addr)?)?;
+    let all: Vec<_> = std::iter::once(&p.master).chain(&p.workers).collect();
+    let working: Vec<String> = all
+        .iter()
+        .filter(|x| x.state == 'R' || x.cpu_ticks.1 > x.cpu_ticks.0)
+        .map(|x| {
+            format!(
+                "pid {} state {} (+{} CPU ticks in {} ms)",
+                x.pid,
+                x.state,
+                x.cpu_ticks.1.saturating_sub(x.cpu_ticks.0),
+                x.sample_ms
+            )
+        })
+        .collect();
+    (!working.is_empty()).then(|| {
+        format!(
+            "the backend is running, not stuck: {}: busy with work that takes longer than new connections arrive",
+            working.join(", ")
+        )
+    })
 }

@@ -9,11 +9,17 @@ pub mod backend_hung;
 pub mod client_closed_request;
 pub mod keepalive_race;
 pub mod listen_backlog_full;
+pub mod nginx_temp_file_unwritable;
+pub mod nginx_worker_limits;
+pub mod no_live_upstreams;
+pub mod unexplained_5xx;
+pub mod unexplained_upstream_errors;
 pub mod unix_socket_permission_denied;
 pub mod upstream_address_mismatch;
 pub mod upstream_header_too_big;
 pub mod upstream_protocol_mismatch;
 pub mod upstream_read_timeout;
+pub mod upstream_tls_certificate;
 pub mod worker_killed;
 
 use crate::model::backend::{Backend, Bind};
@@ -24,8 +30,9 @@ use crate::model::logs::UpstreamError as E;
 pub const REFUSED: &[E] = &[E::ConnectRefused, E::UnixConnectRefused, E::UnixNoSuchFile];
 
 /// Whether the process tree serving `addr` is stuck: stopped, or without CPU progress while
-/// requests wait for it (connections in its accept queue, or its probe unanswered). An idle
-/// healthy backend makes no CPU progress either, so that alone proves nothing.
+/// requests wait for it (connections in its accept queue, or its probe unanswered) and its
+/// probe did not get an answer. An idle healthy backend makes no CPU progress either, so that
+/// alone proves nothing.
 pub fn stuck(
     ctx: &crate::diagnose::live::Ctx<'_>,
     addr: &str,
@@ -42,6 +49,11 @@ pub fn stuck(
             "process state T (stopped) for pid {}",
             join(&stopped)
         ));
+    }
+    // A process that answered the probe during the sample is not stuck, whatever its CPU
+    // ticks say; and the probe's own connection may be what sock_diag saw in its queue.
+    if matches!(ctx.probe(addr), Some(ProbeOutcome::Response { .. })) {
+        return None;
     }
     let serving: Vec<_> = if p.workers.is_empty() {
         vec![&p.master]
@@ -119,6 +131,8 @@ pub fn describe_probe(o: &ProbeOutcome) -> String {
 
 /// Backends that are up on another address than `addr`: listening there (sock_diag) with no
 /// errors logged against it. nginx is then pointed at the wrong place, not at a dead backend.
+/// Addresses in the same upstream group as `addr` do not count: nginx fails over to them, so
+/// a member answering while another is refused is a dead member, not a mismatch.
 pub fn up_elsewhere<'a>(
     ctx: &crate::diagnose::live::Ctx<'a>,
     addr: &str,
@@ -144,7 +158,11 @@ pub fn up_elsewhere<'a>(
                 }
                 Bind::Fd { .. } => continue,
             };
-            if a != addr && ctx.listener(&a).is_some() && ctx.error_count(&a) == 0 {
+            if a != addr
+                && ctx.listener(&a).is_some()
+                && ctx.error_count(&a) == 0
+                && !ctx.same_group(addr, &a)
+            {
                 out.push((b, a));
             }
         }
@@ -152,11 +170,14 @@ pub fn up_elsewhere<'a>(
     out
 }
 
-/// Why the backend behind `b` looks like it is crash-looping (restart counters, supervisord
-/// BACKOFF/FATAL), if it does.
+/// Why the backend behind `b` looks like it is crash-looping, if it does *now*: systemd
+/// restarting it (`auto-restart`, `activating` after restarts), given up on it (`failed` with
+/// `start-limit-hit`, or failed within the window after restarts), or restarted more than once
+/// with the last start inside the window; supervisord BACKOFF/FATAL. `NRestarts` alone is
+/// cumulative (it survives `systemctl stop`) and proves nothing about the present.
 pub fn restarting(ctx: &crate::diagnose::live::Ctx<'_>, b: &Backend) -> Option<String> {
     if let Some(u) = ctx.unit(b)
-        && (u.n_restarts >= 2 || u.sub_state == "auto-restart" || u.result == "start-limit-hit")
+        && unit_looping(u, ctx.window_start_ms())
     {
         return Some(format!(
             "unit {}: {}/{}, NRestarts={}, result {}",
@@ -172,4 +193,14 @@ pub fn restarting(ctx: &crate::diagnose::live::Ctx<'_>, b: &Backend) -> Option<S
         ));
     }
     None
+}
+
+/// Whether a unit's state shows a crash loop going on now (see [`restarting`]).
+pub fn unit_looping(u: &crate::model::evidence::UnitState, window_start_ms: u64) -> bool {
+    let recent = |t: u64| t > 0 && t >= window_start_ms;
+    u.sub_state == "auto-restart"
+        || (u.active_state == "activating" && u.n_restarts >= 1)
+        || (u.active_state == "failed" && u.result == "start-limit-hit")
+        || (u.active_state == "failed" && u.n_restarts >= 1 && recent(u.inactive_enter_ms))
+        || (u.active_state == "active" && u.n_restarts >= 2 && recent(u.active_enter_ms))
 }

@@ -9,6 +9,7 @@ use crate::model::logs::UpstreamError as E;
 
 pub const RULE: LiveRule = LiveRule {
     kind: "unix_socket_permission_denied",
+    reads: &[E::UnixPermissionDenied],
     check,
 };
 

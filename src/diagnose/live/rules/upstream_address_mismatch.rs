@@ -1,5 +1,6 @@
 //! `upstream_address_mismatch`: nginx's connections to an address are refused while the backend
-//! is up and listening on another address. Restarting changes nothing.
+//! is up and listening on another address (not another member of the same upstream group: that
+//! is failover, and the refused member is `backend_down`). Restarting changes nothing.
 
 use crate::diagnose::live::{Ctx, Diagnosis, LiveRule};
 
@@ -7,12 +8,14 @@ use super::REFUSED;
 
 pub const RULE: LiveRule = LiveRule {
     kind: "upstream_address_mismatch",
+    reads: REFUSED,
     check,
 };
 
 fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
     let mut out = Vec::new();
-    for (addr, events) in ctx.errors_of(REFUSED) {
+    for (addr, events) in ctx.refused() {
+        let addr = addr.as_str();
         if ctx.listener(addr).is_some()
             || super::address_family_mismatch::other_family(ctx, addr).is_some()
         {
@@ -24,11 +27,14 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         };
         let mut evidence = Ctx::samples(&events);
         evidence.push(format!("nothing listens on {addr} (sock_diag)"));
-        evidence.push(format!("backend `{}` is up and listens on {other}", b.name));
-        if let Some(nginx) = ctx.input.nginx
-            && let Some(u) = ctx.upstream_of(addr)
-        {
-            let _ = nginx;
+        evidence.push(format!(
+            "backend `{}` is up and listens on {other}",
+            Ctx::label(b)
+        ));
+        if let Some(p) = ctx.probe(addr) {
+            evidence.push(format!("probe {addr}: {}", super::describe_probe(p)));
+        }
+        if let Some(u) = ctx.upstream_of(addr) {
             evidence.push(format!("upstream `{}` lists {addr}", u.name));
         }
         out.push(Diagnosis {

@@ -6,6 +6,7 @@ use crate::model::logs::UpstreamError as E;
 
 pub const RULE: LiveRule = LiveRule {
     kind: "upstream_header_too_big",
+    reads: &[E::TooBigHeader],
     check,
 };
 

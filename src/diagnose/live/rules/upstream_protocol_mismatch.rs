@@ -1,6 +1,8 @@
 //! `upstream_protocol_mismatch`: nginx speaks TLS to a plain backend (`SSL_do_handshake()
-//! failed … wrong version number`), or plain HTTP to a TLS backend (closed at once: `upstream
+//! failed … wrong version number` / `packet length too long`: the backend answered the
+//! ClientHello in HTTP), or plain HTTP to a TLS backend (closed at once: `upstream
 //! prematurely closed` within a millisecond, the probe answers with TLS bytes or is closed).
+//! Certificate errors are not this: the backend speaks TLS fine (`upstream_tls_certificate`).
 
 use crate::diagnose::live::{Ctx, Diagnosis, LiveRule};
 use crate::model::evidence::ProbeOutcome;
@@ -10,19 +12,20 @@ use super::describe_probe;
 
 pub const RULE: LiveRule = LiveRule {
     kind: "upstream_protocol_mismatch",
+    reads: &[
+        E::SslWrongProtocol,
+        E::PrematurelyClosed,
+        E::ResetByPeer,
+        E::InvalidResponse,
+    ],
     check,
 };
 
 fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
     let mut out = Vec::new();
-    for (addr, events) in ctx.errors_of(&[
-        E::SslHandshakeFailed,
-        E::PrematurelyClosed,
-        E::ResetByPeer,
-        E::InvalidResponse,
-    ]) {
+    for (addr, events) in ctx.errors_of(RULE.reads) {
         let backend = ctx.backend_for(addr);
-        let ssl = events.iter().any(|e| e.class == E::SslHandshakeFailed);
+        let ssl = events.iter().any(|e| e.class == E::SslWrongProtocol);
         let tls_backend = backend.is_some_and(|b| b.tls);
         let probe = ctx.probe(addr);
         let probe_says_tls = matches!(
@@ -50,7 +53,7 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         if let Some(b) = backend.filter(|b| b.tls) {
             evidence.push(format!(
                 "backend `{}` was started with a TLS key and certificate",
-                b.name
+                Ctx::label(b)
             ));
         }
         if let Some(p) = probe {

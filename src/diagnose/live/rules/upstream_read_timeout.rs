@@ -12,6 +12,7 @@ use super::{describe_probe, stuck};
 
 pub const RULE: LiveRule = LiveRule {
     kind: "upstream_read_timeout",
+    reads: &[E::ReadTimedOut],
     check,
 };
 

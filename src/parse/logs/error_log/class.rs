@@ -43,8 +43,8 @@ pub enum UpstreamError {
     TooBigHeader,
     /// `upstream sent invalid header` / `no valid HTTP/1.0 header` / invalid chunked. 502.
     InvalidResponse,
-    /// `SSL_do_handshake() failed (…) while SSL handshaking to upstream`: usually
-    /// `proxy_pass https://` to a plain-HTTP backend. 502.
+    /// `SSL_do_handshake() failed (…) while SSL handshaking to upstream` for another reason
+    /// than the ones below (a cipher or version nginx and the backend do not share). 502.
     SslHandshakeFailed,
     /// `no live upstreams while connecting to upstream`: every server of the group is marked
     /// failed. 502.
@@ -52,13 +52,45 @@ pub enum UpstreamError {
     /// `[warn] upstream server temporarily disabled`: a server reached `max_fails`.
     ServerTemporarilyDisabled,
     /// Another socket error while talking to the upstream (`send()`/`recv()`/`writev()`/
-    /// `readv()` failed with an errno), e.g. 104 while reading the body, 32 broken pipe.
+    /// `readv()` failed with an errno in a phase none of the classes below covers).
     IoFailed,
+    /// `SSL_do_handshake() failed (SSL: … wrong version number)` (or `packet length too long`,
+    /// `unknown protocol`): nginx speaks TLS (`proxy_pass https://`) to a plain-HTTP backend,
+    /// which answered the ClientHello with an HTTP 400. 502.
+    SslWrongProtocol,
+    /// `upstream SSL certificate verify error: (20:unable to get local issuer certificate)`:
+    /// `proxy_ssl_verify on` and the backend's chain is not trusted
+    /// (`proxy_ssl_trusted_certificate`). The backend is fine. 502.
+    SslCertVerify,
+    /// `upstream SSL certificate does not match "NAME"`: the certificate is not for
+    /// `proxy_ssl_name` (by default the `proxy_pass` host). 502.
+    SslCertName,
+    /// `peer closed connection in SSL handshake (104: Connection reset by peer)` (or an
+    /// `SSL_do_handshake()` failure with 104): the backend dropped the handshake: restarting,
+    /// killed, or a TLS listener that refuses nginx's parameters. 502.
+    SslPeerReset,
+    /// `writev()`/`send()` `failed (32: Broken pipe | 104: Connection reset by peer) while
+    /// sending request to upstream`: the backend closed a reused keep-alive connection while
+    /// nginx was writing the request (the keep-alive race's other signature), or died. 502.
+    SendFailed,
+    /// The body phase: `upstream prematurely closed connection while reading upstream`,
+    /// `recv()/readv() failed (104) while reading upstream`. The status line was already sent:
+    /// the client got a truncated response (often a 200), not a 502.
+    BodyFailed,
+    /// `open()`/`pwrite()` `"…/proxy_temp/…" failed (13|28: …)`: nginx cannot buffer a large
+    /// response to its temp path (permissions, full disk). Local to nginx; the backend is fine.
+    LocalTempFile,
+    /// `socket() failed (24: Too many open files) while connecting to upstream` (or 23): the
+    /// nginx worker ran out of file descriptors (`worker_rlimit_nofile`, `ulimit -n`). 502.
+    LocalFdLimit,
+    /// `worker_connections are not enough while connecting to upstream`: every connection slot
+    /// of the nginx worker is taken (each proxied request holds two). 502.
+    LocalWorkerConnections,
 }
 
 impl UpstreamError {
     /// Every class, in declaration order.
-    pub const ALL: [UpstreamError; 18] = [
+    pub const ALL: [UpstreamError; 27] = [
         UpstreamError::ConnectRefused,
         UpstreamError::ConnectFailed,
         UpstreamError::UnixConnectRefused,
@@ -77,6 +109,15 @@ impl UpstreamError {
         UpstreamError::NoLiveUpstreams,
         UpstreamError::ServerTemporarilyDisabled,
         UpstreamError::IoFailed,
+        UpstreamError::SslWrongProtocol,
+        UpstreamError::SslCertVerify,
+        UpstreamError::SslCertName,
+        UpstreamError::SslPeerReset,
+        UpstreamError::SendFailed,
+        UpstreamError::BodyFailed,
+        UpstreamError::LocalTempFile,
+        UpstreamError::LocalFdLimit,
+        UpstreamError::LocalWorkerConnections,
     ];
 
     /// The stable snake_case name used in JSON output.
@@ -100,6 +141,15 @@ impl UpstreamError {
             UpstreamError::NoLiveUpstreams => "no_live_upstreams",
             UpstreamError::ServerTemporarilyDisabled => "server_temporarily_disabled",
             UpstreamError::IoFailed => "io_failed",
+            UpstreamError::SslWrongProtocol => "ssl_wrong_protocol",
+            UpstreamError::SslCertVerify => "ssl_cert_verify",
+            UpstreamError::SslCertName => "ssl_cert_name",
+            UpstreamError::SslPeerReset => "ssl_peer_reset",
+            UpstreamError::SendFailed => "send_failed",
+            UpstreamError::BodyFailed => "body_failed",
+            UpstreamError::LocalTempFile => "local_temp_file",
+            UpstreamError::LocalFdLimit => "local_fd_limit",
+            UpstreamError::LocalWorkerConnections => "local_worker_connections",
         }
     }
 
@@ -109,9 +159,23 @@ impl UpstreamError {
             UpstreamError::ConnectTimedOut
             | UpstreamError::ReadTimedOut
             | UpstreamError::TimedOut => Some(504),
-            UpstreamError::ServerTemporarilyDisabled | UpstreamError::IoFailed => None,
+            UpstreamError::ServerTemporarilyDisabled
+            | UpstreamError::IoFailed
+            | UpstreamError::BodyFailed
+            | UpstreamError::LocalTempFile => None,
             _ => Some(502),
         }
+    }
+
+    /// Whether the failure is nginx's own (its file descriptors, connection slots, temp
+    /// files): restarting the backend cannot help.
+    pub fn is_local(self) -> bool {
+        matches!(
+            self,
+            UpstreamError::LocalTempFile
+                | UpstreamError::LocalFdLimit
+                | UpstreamError::LocalWorkerConnections
+        )
     }
 }
 
@@ -129,24 +193,48 @@ pub struct Classified<'a> {
 
 /// Classifies an error-log message (the part before `, client:`). `None`: not an upstream
 /// failure (or one this version does not know; the caller keeps the raw message).
+///
+/// The phase after `while` matters as much as the phrase: the same `recv() failed (104)` is
+/// the keep-alive race while reading the response header, and a truncated response while
+/// reading the body.
 pub fn classify(msg: &[u8]) -> Option<Classified<'_>> {
     let errno = errno(msg);
     let phase = memmem::find(msg, b" while ").map(|i| &msg[i + 7..]);
-    let phase_is = |p: &[u8]| phase.is_some_and(|ph| ph.starts_with(p));
     let mut unix_path = None;
     let class = if let Some(rest) = msg.strip_prefix(b"connect() to unix:") {
         let end = memmem::find(rest, b" failed").unwrap_or(rest.len());
         unix_path = Some(&rest[..end]);
-        match errno {
-            Some(111) => UpstreamError::UnixConnectRefused,
-            Some(13) => UpstreamError::UnixPermissionDenied,
-            Some(2) => UpstreamError::UnixNoSuchFile,
-            Some(11) => UpstreamError::UnixBacklogFull,
-            _ => UpstreamError::UnixConnectFailed,
-        }
-    } else if msg.starts_with(b"connect() ") {
+        unix_class(errno)
+    } else {
+        by_phrase(msg, errno, phase).or_else(|| by_errno(msg, errno, phase))?
+    };
+    Some(Classified {
+        class,
+        errno,
+        phase,
+        unix_path,
+    })
+}
+
+fn unix_class(errno: Option<u16>) -> UpstreamError {
+    match errno {
+        Some(111) => UpstreamError::UnixConnectRefused,
+        Some(13) => UpstreamError::UnixPermissionDenied,
+        Some(2) => UpstreamError::UnixNoSuchFile,
+        Some(11) => UpstreamError::UnixBacklogFull,
+        Some(23 | 24) => UpstreamError::LocalFdLimit,
+        _ => UpstreamError::UnixConnectFailed,
+    }
+}
+
+/// Messages recognised by their own words (nginx's fixed phrases).
+fn by_phrase(msg: &[u8], errno: Option<u16>, phase: Option<&[u8]>) -> Option<UpstreamError> {
+    let phase_is = |p: &[u8]| phase.is_some_and(|ph| ph.starts_with(p));
+    let body = phase_is(b"reading upstream");
+    Some(if msg.starts_with(b"connect() ") {
         match errno {
             Some(111) => UpstreamError::ConnectRefused,
+            Some(23 | 24) => UpstreamError::LocalFdLimit,
             _ => UpstreamError::ConnectFailed,
         }
     } else if msg.starts_with(b"upstream timed out") {
@@ -158,29 +246,86 @@ pub fn classify(msg: &[u8]) -> Option<Classified<'_>> {
             UpstreamError::TimedOut
         }
     } else if msg.starts_with(b"upstream prematurely closed") {
-        UpstreamError::PrematurelyClosed
+        if body {
+            UpstreamError::BodyFailed
+        } else {
+            UpstreamError::PrematurelyClosed
+        }
     } else if msg.starts_with(b"upstream sent too big header") {
         UpstreamError::TooBigHeader
     } else if msg.starts_with(b"upstream sent ") {
         UpstreamError::InvalidResponse
-    } else if msg.starts_with(b"SSL_do_handshake() failed") || phase_is(b"SSL handshaking") {
-        UpstreamError::SslHandshakeFailed
+    } else if msg.starts_with(b"upstream SSL certificate verify error") {
+        UpstreamError::SslCertVerify
+    } else if msg.starts_with(b"upstream SSL certificate does not match") {
+        UpstreamError::SslCertName
+    } else if msg.starts_with(b"SSL_do_handshake() failed")
+        || msg.starts_with(b"peer closed connection in SSL handshake")
+        || phase_is(b"SSL handshaking")
+    {
+        ssl_class(msg, errno)
     } else if msg.starts_with(b"no live upstreams") {
         UpstreamError::NoLiveUpstreams
     } else if msg.starts_with(b"upstream server temporarily disabled") {
         UpstreamError::ServerTemporarilyDisabled
-    } else if errno == Some(104) && phase_is(b"reading response header") {
-        UpstreamError::ResetByPeer
-    } else if errno.is_some() && phase.is_some_and(|p| memmem::find(p, b"upstream").is_some()) {
-        UpstreamError::IoFailed
+    } else if memmem::find(msg, b"worker_connections are not enough").is_some()
+        && phase_is(b"connecting to upstream")
+    {
+        // `1024 worker_connections are not enough while connecting to upstream`.
+        UpstreamError::LocalWorkerConnections
     } else {
         return None;
-    };
-    Some(Classified {
-        class,
-        errno,
-        phase,
-        unix_path,
+    })
+}
+
+/// What OpenSSL reports when the peer does not speak TLS at all: a plain-HTTP server answers
+/// the ClientHello with `HTTP/1.1 400`, whose first bytes read as a bogus record header.
+const NOT_TLS: &[&[u8]] = &[
+    b"wrong version number",
+    b"packet length too long",
+    b"unknown protocol",
+    b"http request",
+];
+
+fn ssl_class(msg: &[u8], errno: Option<u16>) -> UpstreamError {
+    if NOT_TLS.iter().any(|n| memmem::find(msg, n).is_some()) {
+        UpstreamError::SslWrongProtocol
+    } else if errno == Some(104) || msg.starts_with(b"peer closed connection") {
+        UpstreamError::SslPeerReset
+    } else {
+        UpstreamError::SslHandshakeFailed
+    }
+}
+
+/// Socket and file errors (`recv() failed (104: …) while …`), by errno and phase.
+fn by_errno(msg: &[u8], errno: Option<u16>, phase: Option<&[u8]>) -> Option<UpstreamError> {
+    let errno = errno?;
+    let phase = phase.filter(|p| memmem::find(p, b"upstream").is_some())?;
+    let phase_is = |p: &[u8]| phase.starts_with(p);
+    // `open() "/var/lib/nginx/proxy/1/00/0000000001" failed`: a file, not a socket.
+    let file_op = [
+        &b"open() \""[..],
+        b"pwrite() \"",
+        b"write() \"",
+        b"writev() \"",
+    ]
+    .iter()
+    .any(|p| msg.starts_with(p));
+    Some(if file_op {
+        UpstreamError::LocalTempFile
+    } else if matches!(errno, 23 | 24) {
+        UpstreamError::LocalFdLimit
+    } else if errno == 111 {
+        // `recv() failed (111)`: the refusal surfaced on the first read instead of connect().
+        UpstreamError::ConnectRefused
+    } else if matches!(errno, 32 | 104) && phase_is(b"sending request") {
+        UpstreamError::SendFailed
+    } else if errno == 104 && phase_is(b"reading response header") {
+        UpstreamError::ResetByPeer
+    } else if matches!(errno, 32 | 104) && phase_is(b"reading upstream") {
+        UpstreamError::BodyFailed
+    } else {
+        UpstreamError::IoFailed
     })
 }
 
@@ -189,7 +334,8 @@ fn errno(msg: &[u8]) -> Option<u16> {
     memchr::memchr_iter(b'(', msg).find_map(|open| {
         let rest = &msg[open + 1..];
         let n = rest.iter().take_while(|c| c.is_ascii_digit()).count();
-        if n == 0 || n > 4 || rest.get(n) != Some(&b':') {
+        // nginx prints `(%d: %s)`; OpenSSL's `(20:unable to get…)` has no space: not an errno.
+        if n == 0 || n > 4 || rest.get(n..n + 2) != Some(&b": "[..]) {
             return None;
         }
         std::str::from_utf8(&rest[..n]).ok()?.parse().ok()

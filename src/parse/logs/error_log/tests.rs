@@ -49,7 +49,7 @@ const TABLE: &[(&str, UpstreamError, Option<u16>, &str)] = &[
     ),
     (
         r#"2026/11/21 13:14:47 [error] 24839#24839: *21 SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number) while SSL handshaking to upstream, client: 127.0.0.1, server: example.test, request: "GET /ssl HTTP/1.1", upstream: "https://127.0.0.1:19005/ssl", host: "127.0.0.1:18080", referrer: "http://ref.example/"x"""#,
-        UpstreamError::SslHandshakeFailed,
+        UpstreamError::SslWrongProtocol,
         None,
         "127.0.0.1:19005",
     ),
@@ -162,7 +162,126 @@ fn commas_inside_the_message() {
     assert_eq!(p.server, Some(&b""[..]));
     assert_eq!(p.request, Some(&b"POST /a,b HTTP/1.1"[..]));
     assert_eq!(p.upstream_addr(), Some(&b"[::1]:8000"[..]));
-    assert_eq!(p.classify().map(|c| c.class), Some(UpstreamError::IoFailed));
+    assert_eq!(
+        p.classify().map(|c| c.class),
+        Some(UpstreamError::SendFailed)
+    );
+}
+
+/// Messages that share words but not a cause: the phase after `while`, the errno, and whether
+/// the failure is nginx's own decide the class. (message, class, errno)
+const BY_PHASE: &[(&str, Option<UpstreamError>, Option<u16>)] = &[
+    (
+        "upstream prematurely closed connection while reading upstream",
+        Some(UpstreamError::BodyFailed),
+        None,
+    ),
+    (
+        "recv() failed (104: Connection reset by peer) while reading upstream",
+        Some(UpstreamError::BodyFailed),
+        Some(104),
+    ),
+    (
+        "writev() failed (32: Broken pipe) while sending request to upstream",
+        Some(UpstreamError::SendFailed),
+        Some(32),
+    ),
+    (
+        "send() failed (104: Connection reset by peer) while sending request to upstream",
+        Some(UpstreamError::SendFailed),
+        Some(104),
+    ),
+    (
+        "recv() failed (111: Connection refused) while reading response header from upstream",
+        Some(UpstreamError::ConnectRefused),
+        Some(111),
+    ),
+    (
+        "connect() failed (113: No route to host) while connecting to upstream",
+        Some(UpstreamError::ConnectFailed),
+        Some(113),
+    ),
+    (
+        "connect() to 10.0.0.5:8000 failed (99: Cannot assign requested address) while connecting to upstream",
+        Some(UpstreamError::ConnectFailed),
+        Some(99),
+    ),
+    (
+        "upstream timed out (110: Connection timed out) while reading upstream",
+        Some(UpstreamError::TimedOut),
+        Some(110),
+    ),
+    (
+        "upstream sent no valid HTTP/1.0 header while reading response header from upstream",
+        Some(UpstreamError::InvalidResponse),
+        None,
+    ),
+    (
+        "upstream SSL certificate verify error: (20:unable to get local issuer certificate) while SSL handshaking to upstream",
+        Some(UpstreamError::SslCertVerify),
+        None,
+    ),
+    (
+        "upstream SSL certificate does not match \"backend\" while SSL handshaking to upstream",
+        Some(UpstreamError::SslCertName),
+        None,
+    ),
+    (
+        "peer closed connection in SSL handshake (104: Connection reset by peer) while SSL handshaking to upstream",
+        Some(UpstreamError::SslPeerReset),
+        Some(104),
+    ),
+    (
+        "SSL_do_handshake() failed (SSL: error:0A0000C6:SSL routines::packet length too long) while SSL handshaking to upstream",
+        Some(UpstreamError::SslWrongProtocol),
+        None,
+    ),
+    (
+        "SSL_do_handshake() failed (SSL: error:0A000410:SSL routines::sslv3 alert handshake failure:SSL alert number 40) while SSL handshaking to upstream",
+        Some(UpstreamError::SslHandshakeFailed),
+        None,
+    ),
+    (
+        "open() \"/var/lib/nginx/proxy/1/00/0000000001\" failed (13: Permission denied) while reading upstream",
+        Some(UpstreamError::LocalTempFile),
+        Some(13),
+    ),
+    (
+        "pwrite() \"/var/lib/nginx/proxy/2/00/0000000002\" failed (28: No space left on device) while reading upstream",
+        Some(UpstreamError::LocalTempFile),
+        Some(28),
+    ),
+    (
+        "socket() failed (24: Too many open files) while connecting to upstream",
+        Some(UpstreamError::LocalFdLimit),
+        Some(24),
+    ),
+    (
+        "1024 worker_connections are not enough while connecting to upstream",
+        Some(UpstreamError::LocalWorkerConnections),
+        None,
+    ),
+    ("1024 worker_connections are not enough", None, None),
+    ("accept4() failed (24: Too many open files)", None, Some(24)),
+];
+
+#[test]
+fn classifies_by_phase_errno_and_locality() {
+    for (msg, class, errno) in BY_PHASE {
+        let got = classify(msg.as_bytes());
+        assert_eq!(got.map(|c| c.class), *class, "{msg}");
+        if class.is_some() {
+            assert_eq!(got.and_then(|c| c.errno), *errno, "{msg}");
+        }
+    }
+    assert!(UpstreamError::LocalFdLimit.is_local());
+    assert!(!UpstreamError::SendFailed.is_local());
+    for (i, c) in UpstreamError::ALL.iter().enumerate() {
+        assert_eq!(
+            *c as usize, i,
+            "ALL is in declaration order (summaries index by it)"
+        );
+    }
 }
 
 #[test]

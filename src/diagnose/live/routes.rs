@@ -1,0 +1,195 @@
+//! Which upstream a log line or an address belongs to, from the nginx configuration: the
+//! upstream group(s) listing an address, the one a request's location proxies to when an address
+//! is in several groups, and the upstream of an error line whose `upstream:` field nginx cut off
+//! (`NGX_MAX_ERROR_STR`, 2048 bytes, is reached with a long request URI).
+//!
+//! Pure: reads the model and the gathered host facts only.
+
+use crate::diagnose::check::matching::{Endpoint, endpoints};
+use crate::model::host::HostFacts;
+use crate::model::nginx::{Addr, Location, NginxModel, Target, Upstream};
+
+/// The groups listing `ep` as a server, in configuration order.
+pub fn groups_with<'m, 'a>(
+    nginx: &'m NginxModel<'a>,
+    host: &HostFacts,
+    ep: &Endpoint,
+) -> Vec<&'m Upstream<'a>> {
+    nginx
+        .upstreams
+        .iter()
+        .filter(|u| {
+            u.servers
+                .iter()
+                .any(|s| endpoints(&s.addr, host).unwrap_or_default().contains(ep))
+        })
+        .collect()
+}
+
+/// The prefix a location matches, for plain (`/api`), `=` and `^~` locations; `None` for
+/// regular expressions, named locations and `if` blocks, whose reach cannot be told by prefix.
+fn prefix(matcher: &str) -> Option<&str> {
+    let m = matcher.trim();
+    let p = m
+        .strip_prefix("= ")
+        .or_else(|| m.strip_prefix("^~ "))
+        .unwrap_or(m)
+        .trim();
+    p.starts_with('/').then_some(p)
+}
+
+/// The proxying locations a request for `uri` on the server named `server` can reach: the
+/// longest matching prefix location, or every proxying location of the server when regular
+/// expressions make the choice uncertain (or the URI is unknown).
+pub fn locations_for<'m, 'a>(
+    nginx: &'m NginxModel<'a>,
+    server: Option<&str>,
+    uri: Option<&str>,
+) -> Vec<&'m Location<'a>> {
+    let in_server = |l: &&Location<'a>| {
+        server.is_none_or(|name| {
+            nginx.servers.get(l.server).is_none_or(|s| {
+                s.names.first().map_or(name.is_empty(), |n| n == name) || s.names.is_empty()
+            })
+        })
+    };
+    let candidates: Vec<&Location<'a>> = nginx
+        .locations
+        .iter()
+        .filter(in_server)
+        .filter(|l| l.proxy_pass.is_some())
+        .collect();
+    let has_regex = candidates.iter().any(|l| prefix(&l.matcher).is_none());
+    let matching = |l: &&&Location<'a>| {
+        prefix(&l.matcher).is_some_and(|p| uri.is_some_and(|u| u.starts_with(p)))
+    };
+    let longest = candidates
+        .iter()
+        .filter(matching)
+        .filter_map(|l| prefix(&l.matcher).map(str::len))
+        .max();
+    if let Some(len) = longest
+        && !has_regex
+    {
+        // Every server's best match: without a server name, each server could be the one.
+        return candidates
+            .iter()
+            .filter(matching)
+            .filter(|l| prefix(&l.matcher).map(str::len) == Some(len))
+            .copied()
+            .collect();
+    }
+    candidates
+}
+
+/// The single address a location sends every request to, if it has exactly one: a direct
+/// `proxy_pass` to one address, or a group with one server resolving to one address.
+fn single_address(nginx: &NginxModel<'_>, host: &HostFacts, l: &Location<'_>) -> Option<String> {
+    let addr: &Addr = match &l.proxy_pass.as_ref()?.target {
+        Target::Direct(a) => a,
+        Target::Upstream(name) => {
+            let u = nginx.upstream(name)?;
+            match u.servers.as_slice() {
+                [only] => &only.addr,
+                _ => return None,
+            }
+        }
+        Target::Variable => return None,
+    };
+    match endpoints(addr, host).ok()?.as_slice() {
+        [only] => Some(only.to_string()),
+        _ => None,
+    }
+}
+
+/// The upstream address of an error line that lost its `upstream:` field, when the server and
+/// the URI leave only one possibility.
+pub fn attribute(
+    nginx: &NginxModel<'_>,
+    host: &HostFacts,
+    server: Option<&str>,
+    uri: Option<&str>,
+) -> Option<String> {
+    let locations = locations_for(nginx, server, uri);
+    let mut addrs = locations.iter().map(|l| single_address(nginx, host, l));
+    let first = addrs.next()??;
+    addrs.all(|a| a.as_deref() == Some(&first)).then_some(first)
+}
+
+/// Among the groups listing an address, those that a request for one of `uris` reaches.
+pub fn reached_by<'m, 'a>(
+    nginx: &'m NginxModel<'a>,
+    groups: &[&'m Upstream<'a>],
+    uris: &[&str],
+) -> Vec<&'m Upstream<'a>> {
+    groups
+        .iter()
+        .filter(|g| {
+            uris.iter().any(|uri| {
+                locations_for(nginx, None, Some(uri)).iter().any(|l| {
+                    matches!(&l.proxy_pass.as_ref().map(|p| &p.target),
+                        Some(Target::Upstream(n)) if n.eq_ignore_ascii_case(&g.name))
+                })
+            })
+        })
+        .copied()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::nginx::{ConfigTree, SourceFile, parse};
+
+    fn model(conf: &str) -> ConfigTree {
+        ConfigTree {
+            files: vec![SourceFile {
+                path: "/t.conf".into(),
+                text: conf.into(),
+                directives: parse(conf).expect("parses"),
+            }],
+        }
+    }
+
+    const CONF: &str = "events {} http {
+        upstream a { server 127.0.0.1:8000; }
+        upstream b { server 127.0.0.1:8000; server 127.0.0.1:8001; }
+        server { server_name api; location / { proxy_pass http://a; } location /b/ { proxy_pass http://b; } }
+        server { server_name other; location / { proxy_pass http://127.0.0.1:9000; } }
+    }";
+
+    #[test]
+    fn truncated_lines_are_attributed_only_when_unambiguous() {
+        let tree = model(CONF);
+        let n = NginxModel::build(&tree);
+        let h = HostFacts::default();
+        let long = format!("/{}", "x".repeat(3000));
+        assert_eq!(
+            attribute(&n, &h, Some("api"), Some(&long)).as_deref(),
+            Some("127.0.0.1:8000")
+        );
+        assert_eq!(
+            attribute(&n, &h, Some("api"), Some("/b/x")),
+            None,
+            "b has two servers"
+        );
+        assert_eq!(
+            attribute(&n, &h, Some("other"), None).as_deref(),
+            Some("127.0.0.1:9000")
+        );
+        assert_eq!(attribute(&n, &h, None, None), None, "three targets");
+    }
+
+    #[test]
+    fn a_shared_address_is_filed_under_the_group_its_requests_reach() {
+        let tree = model(CONF);
+        let n = NginxModel::build(&tree);
+        let h = HostFacts::default();
+        let ep = Endpoint::Tcp("127.0.0.1:8000".parse().expect("addr"));
+        let groups = groups_with(&n, &h, &ep);
+        assert_eq!(groups.len(), 2);
+        let names = |v: Vec<&Upstream<'_>>| v.iter().map(|u| u.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(reached_by(&n, &groups, &["/b/items"])), ["b"]);
+        assert_eq!(names(reached_by(&n, &groups, &["/items"])), ["a"]);
+    }
+}
