@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use super::*;
 use crate::parse::logs::access_log::{AccessFormat, Escape};
 

@@ -1,0 +1,175 @@
+//! Splitting a line into the fields of its format: each field ends at the first match of the
+//! literal that follows it, found with the [`Scanner`]'s masks, or searched field by field for
+//! formats with more delimiters than it takes.
+
+use super::scan::Scanner;
+use super::{AccessFormat, Field, LineError, Record, Span};
+
+impl AccessFormat {
+    /// Splits a whole line (without its newline).
+    pub fn parse<'a>(
+        &'a self,
+        line: &'a [u8],
+        spans: &'a mut Vec<Span>,
+    ) -> Result<Record<'a>, LineError> {
+        self.parse_prefix(line, spans, self.fields.len())
+    }
+
+    /// Splits only the first `n` fields: the rest of the line is not looked at. Callers that
+    /// need a few early fields save the work of splitting the others.
+    pub fn parse_prefix<'a>(
+        &'a self,
+        line: &'a [u8],
+        spans: &'a mut Vec<Span>,
+        n: usize,
+    ) -> Result<Record<'a>, LineError> {
+        spans.clear();
+        if !starts_with(line, &self.prefix) || line.len() > u32::MAX as usize {
+            return Err(LineError::Prefix);
+        }
+        let mut pos = self.prefix.len();
+        let n = n.min(self.fields.len());
+        spans.reserve(n);
+        // Every field but the format's last ends at the first match of its literal.
+        let inner = n.min(self.fields.len().saturating_sub(1));
+        match self.delims {
+            Some(d) => {
+                let mut scan = Scanner::new(line, d);
+                for (i, f) in self.fields[..inner].iter().enumerate() {
+                    let end = self
+                        .scan_end(&mut scan, line, pos, f)
+                        .ok_or(LineError::Field(i))?;
+                    spans.push((pos as u32, end as u32));
+                    pos = end + f.until.len();
+                }
+            }
+            None => {
+                for (i, f) in self.fields[..inner].iter().enumerate() {
+                    let end = self.find_end(line, pos, f).ok_or(LineError::Field(i))?;
+                    spans.push((pos as u32, end as u32));
+                    pos = end + f.until.len();
+                }
+            }
+        }
+        if inner < n {
+            // The last field runs to the literal that ends the line.
+            let f = &self.fields[inner];
+            let end = line
+                .len()
+                .checked_sub(f.until.len())
+                .filter(|&e| e >= pos && starts_with(&line[e..], &f.until))
+                .ok_or(LineError::Field(inner))?;
+            spans.push((pos as u32, end as u32));
+        }
+        Ok(Record::new(self, line, spans))
+    }
+
+    /// [`Self::find_end`] with the delimiters' positions from `scan`.
+    #[inline(always)]
+    fn scan_end(
+        &self,
+        scan: &mut Scanner<'_>,
+        line: &[u8],
+        from: usize,
+        f: &Field,
+    ) -> Option<usize> {
+        let mut at = from;
+        loop {
+            let i = scan.next(f.delim, at)?;
+            if f.simple || self.ends_at(line, from, i, f) {
+                return Some(i);
+            }
+            at = i + 1;
+        }
+    }
+
+    /// Whether field `f`, starting at `from`, ends at `i`, where its literal's first byte is.
+    #[inline(always)]
+    fn ends_at(&self, line: &[u8], from: usize, i: usize, f: &Field) -> bool {
+        let after = &line[i + 1..];
+        let rest = match (f.rest, after.first_chunk::<8>()) {
+            (Some((w, mask)), Some(next)) => u64::from_le_bytes(*next) & mask == w,
+            _ => starts_with(after, &f.until[1..]),
+        };
+        rest && !(f.list && list_separator(line, i)) && !(f.json_quote && escaped(line, from, i))
+    }
+
+    /// Where field `f` starting at `from` ends: the first match of its literal that is not
+    /// inside the value (an escaped quote, an upstream list separator).
+    fn find_end(&self, line: &[u8], from: usize, f: &Field) -> Option<usize> {
+        let first = *f.until.first()?;
+        let mut at = from;
+        loop {
+            let i = at + find_byte(first, &line[at..])?;
+            if self.ends_at(line, from, i, f) {
+                return Some(i);
+            }
+            at = i + 1;
+        }
+    }
+}
+
+/// `hay.starts_with(lit)` for the short literals between fields, without a call to `memcmp`.
+#[inline]
+fn starts_with(hay: &[u8], lit: &[u8]) -> bool {
+    hay.len() >= lit.len() && hay.iter().zip(lit).all(|(a, b)| a == b)
+}
+
+/// The first `b` in `hay`. Fields are short (most end within a few dozen bytes), so this
+/// looks through the first 64 bytes eight at a time in registers (no call, no setup), and
+/// leaves longer fields to `memchr`'s vector search.
+#[inline]
+pub(crate) fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pat = LO.wrapping_mul(u64::from(b));
+    let head = &hay[..hay.len().min(64)];
+    let mut chunks = head.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) ^ pat;
+        // A zero byte of `w` is a match. The lowest flagged byte is always a true match (a
+        // borrow only runs upwards), and the bytes are little-endian, so it is the first.
+        let z = w.wrapping_sub(LO) & !w & HI;
+        if z != 0 {
+            return Some(at + (z.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    if let Some(k) = chunks.remainder().iter().position(|&c| c == b) {
+        return Some(at + k);
+    }
+    if hay.len() <= 64 {
+        return None;
+    }
+    memchr::memchr(b, &hay[64..]).map(|k| k + 64)
+}
+
+/// Up to 8 bytes as a little-endian word, with the mask of the bytes they occupy.
+pub(super) fn word(b: &[u8]) -> Option<(u64, u64)> {
+    if b.len() > 8 {
+        return None;
+    }
+    let mut w = [0u8; 8];
+    w[..b.len()].copy_from_slice(b);
+    let mask = u64::MAX.checked_shr(64 - 8 * b.len() as u32).unwrap_or(0);
+    Some((u64::from_le_bytes(w), mask))
+}
+
+/// Whether the space at `i` belongs to `, ` or ` : ` inside an upstream list.
+fn list_separator(line: &[u8], i: usize) -> bool {
+    let before = |k: usize| i.checked_sub(k).map(|j| line[j]);
+    before(1) == Some(b',')
+        || line[i + 1..].starts_with(b": ")
+        || (before(1) == Some(b':') && before(2) == Some(b' '))
+}
+
+/// Whether the byte at `i` is preceded by an odd number of backslashes (JSON escaping).
+fn escaped(line: &[u8], from: usize, i: usize) -> bool {
+    let n = line[from..i]
+        .iter()
+        .rev()
+        .take_while(|&&c| c == b'\\')
+        .count();
+    n % 2 == 1
+}
