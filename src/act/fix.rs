@@ -41,7 +41,7 @@ pub struct Outcome {
 pub enum FixError {
     #[error("`{path}` changed on disk since it was read; not touching it")]
     Changed { path: PathBuf },
-    #[error("could not {action} `{path}`: {source}")]
+    #[error("could not {action} `{}`", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,

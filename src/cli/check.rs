@@ -79,18 +79,22 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         upstreams,
         notes: &notes,
     };
-    let mut out = anstream::stdout();
-    match args.format {
-        Format::Text => write!(out, "{}", text(&report))?,
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&json(&report))?)?,
-        Format::Sarif => writeln!(out, "{}", serde_json::to_string_pretty(&sarif(&report))?)?,
-    }
+    let rendered = match args.format {
+        Format::Text => text(&report),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&json(&report))?),
+        Format::Sarif => format!("{}\n", serde_json::to_string_pretty(&sarif(&report))?),
+    };
     let failing = findings.iter().any(|f| f.severity >= args.fail_on);
-    Ok(if failing {
+    let verdict = if failing {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    };
+    match anstream::stdout().write_all(rendered.as_bytes()) {
+        // `reflex check | head`: the reader has what it wanted; the verdict still stands.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(verdict),
+        other => other.map(|()| verdict).map_err(Into::into),
+    }
 }
 
 /// Gathers host facts and runs the rules. `discovered`: the backends were found on this host,

@@ -19,9 +19,9 @@ mod procs;
 pub enum Error {
     #[error("--backend #{index}: cannot split `{cmdline}` into words (unbalanced quotes)")]
     Split { index: usize, cmdline: String },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Cmdline { what: String, source: CmdlineError },
-    #[error("cannot read `{}`: {source}", path.display())]
+    #[error("cannot read `{}`", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,

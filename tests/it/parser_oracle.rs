@@ -339,3 +339,20 @@ fn unreadable_main_file_says_why() {
     };
     assert!(msg.contains("cannot read the configuration file"), "{msg}");
 }
+
+#[test]
+fn byte_order_mark_is_an_error_as_in_nginx() {
+    let dir = tempdir();
+    let main = write(
+        dir.path(),
+        "nginx.conf",
+        "\u{feff}events {}\nhttp {\n    access_log off;\n}\n",
+    );
+    let (ours, nginx_place) = both_errors(&main);
+    let msg = ours.to_string();
+    assert!(
+        msg.starts_with(&format!("{}:1:1: byte order mark", main.display())),
+        "{msg}"
+    );
+    assert_eq!(nginx_place, format!("{}:1", main.display()));
+}
