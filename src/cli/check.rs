@@ -78,6 +78,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         findings: &findings,
         upstreams,
         notes: &notes,
+        offsets: &crate::gather::nginx_conf::byte_offsets(&tree),
     };
     let rendered = match args.format {
         Format::Text => text(&report),

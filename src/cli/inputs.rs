@@ -25,7 +25,9 @@ pub fn choose_config(nginx_conf: Option<&Path>) -> ConfigChoice {
     let binary = crate::act::fix::find_nginx();
     if let Some(p) = nginx_conf {
         return ConfigChoice {
-            path: p.to_path_buf(),
+            // nginx takes a relative `-c` relative to its prefix, and relative includes relative
+            // to the main file's directory: make the path mean what the user meant, everywhere.
+            path: std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()),
             prefix: None,
             globals: None,
             binary,

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::harness::{nginx_bin, reflex, tempdir, write};
 
+mod fix;
+
 /// One `reflex check` run.
 struct Run {
     out: Output,

@@ -248,8 +248,9 @@ fn flags() {
     assert_eq!(b[1].source, Source::Flag { index: 1 });
     assert_eq!(b[1].app.as_deref(), Some("a:create()"));
     let err = from_cmdlines(&["uvicorn a:b --port x".into()]).unwrap_err();
+    // The cause is the error's source, printed once by the CLI's `{:#}`.
     assert_eq!(
-        err.to_string(),
+        format!("{:#}", anyhow::Error::from(err)),
         "--backend #1: option `--port` expects a number, got `x`"
     );
     assert!(from_cmdlines(&["nginx".into()]).is_err());
