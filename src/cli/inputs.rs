@@ -84,10 +84,18 @@ pub fn load_backends(args: &BackendArgs) -> anyhow::Result<(Vec<Backend>, bool, 
     let explicit =
         !args.backends.is_empty() || !args.units.is_empty() || !args.supervisord_confs.is_empty();
     if explicit {
+        // `--no-discover`: the units and programs describe the target machine, not this one.
+        let offline = args.no_discover;
         let mut out = backends::from_cmdlines(&args.backends)?;
-        out.extend(backends::from_unit_files(&args.units)?);
-        out.extend(backends::from_supervisord_confs(&args.supervisord_confs)?);
-        return Ok((out, false, Vec::new()));
+        let mut notes = Vec::new();
+        for found in [
+            backends::from_unit_files(&args.units, offline)?,
+            backends::from_supervisord_confs(&args.supervisord_confs, offline)?,
+        ] {
+            out.extend(found.backends);
+            notes.extend(found.notes);
+        }
+        return Ok((out, false, notes));
     }
     if args.no_discover {
         return Ok((Vec::new(), false, vec!["backend discovery skipped (--no-discover): rules that compare nginx with its backends did not run".into()]));

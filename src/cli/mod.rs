@@ -65,7 +65,10 @@ pub struct BackendArgs {
     /// A supervisord configuration file with the backend's [program:x]. Repeatable.
     #[arg(long = "supervisord-conf", value_name = "FILE")]
     pub supervisord_confs: Vec<PathBuf>,
-    /// Do not discover backends (systemd units, supervisord programs, processes).
+    /// CI mode: check the configuration and the given units/programs for another machine.
+    /// Nothing about this host is gathered (no backend discovery, name resolution, sysctls,
+    /// socket permissions or users) and files the units refer to are not read; rules that need
+    /// them say so in a note.
     #[arg(long)]
     pub no_discover: bool,
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::harness::{nginx_bin, reflex, tempdir, write};
 
+mod backends;
 mod fix;
 
 /// One `reflex check` run.

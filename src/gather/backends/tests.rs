@@ -220,21 +220,26 @@ fn unreadable_is_a_note() {
 fn explicit_files() {
     let t = tree();
     let r = t.path();
-    let units = from_unit_files(&[
-        r.join("etc/systemd/system/api.service"),
-        r.join("lib/systemd/system/ssh.service"),
-    ])
-    .expect("units");
+    let units = from_unit_files(
+        &[
+            r.join("etc/systemd/system/api.service"),
+            r.join("lib/systemd/system/ssh.service"),
+        ],
+        false,
+    )
+    .expect("units")
+    .backends;
     assert_eq!(units.len(), 1);
     assert_eq!(
         units[0].keepalive,
         Duration::from_secs(75),
         "drop-in beside the unit applied"
     );
-    let progs =
-        from_supervisord_confs(&[r.join("etc/supervisor/supervisord.conf")]).expect("confs");
+    let progs = from_supervisord_confs(&[r.join("etc/supervisor/supervisord.conf")], false)
+        .expect("confs")
+        .backends;
     assert_eq!(progs.len(), 1);
-    assert!(from_unit_files(&[r.join("nope.service")]).is_err());
+    assert!(from_unit_files(&[r.join("nope.service")], false).is_err());
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! churn exhausts ephemeral ports (TIME_WAIT) and adds connect latency.
 
 use crate::diagnose::check::edit::{append_to_block, replace_directive};
-use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Edit, Finding, Fix, Severity};
 use crate::model::nginx::Location;
 
@@ -17,7 +17,7 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn check(input: &CheckInput<'_>) -> Vec<Finding> {
+fn check(input: &CheckInput<'_>, _notes: &mut Notes) -> Vec<Finding> {
     let mut out = Vec::new();
     for u in &input.nginx.upstreams {
         let Some(keepalive) = &u.keepalive else {

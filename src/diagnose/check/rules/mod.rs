@@ -8,6 +8,7 @@ pub mod localhost_dual_stack;
 pub mod proxy_headers_missing;
 pub mod proxy_pass_dynamic;
 pub mod scheme_mismatch;
+mod socket_prediction;
 pub mod unix_socket_not_accessible;
 pub mod upstream_all_servers_down;
 pub mod upstream_host_unresolvable;

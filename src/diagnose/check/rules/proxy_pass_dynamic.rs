@@ -1,7 +1,7 @@
 //! `proxy_pass_dynamic`: the `proxy_pass` host is built from variables, so where it goes is
 //! only known at request time. Said instead of guessed: the other rules cannot check it.
 
-use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
 use crate::model::nginx::Target;
 
@@ -14,7 +14,7 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn check(input: &CheckInput<'_>) -> Vec<Finding> {
+fn check(input: &CheckInput<'_>, _notes: &mut Notes) -> Vec<Finding> {
     input
         .nginx
         .locations
