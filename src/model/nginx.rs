@@ -10,8 +10,10 @@ use std::time::Duration;
 use crate::parse::nginx::Located;
 
 mod build;
+mod maps;
 mod values;
 pub use build::{COMBINED, parse_addr};
+pub use maps::{Connection, Map};
 pub use values::{format_time, parse_size, parse_time};
 
 /// nginx's default `user` when the directive is absent (compiled in; Debian's packaged
@@ -128,6 +130,8 @@ pub struct ProxySettings<'a> {
     pub read_timeout: Setting<'a, Duration>,
     pub send_timeout: Setting<'a, Duration>,
     pub buffer_size: Setting<'a, Option<u64>>,
+    /// The `Connection` header for requests that are not upgrades, with `map`s evaluated.
+    pub connection: Connection,
 }
 
 impl Default for ProxySettings<'_> {
@@ -139,14 +143,16 @@ impl Default for ProxySettings<'_> {
             read_timeout: Setting::default(DEFAULT_PROXY_TIMEOUT),
             send_timeout: Setting::default(DEFAULT_PROXY_TIMEOUT),
             buffer_size: Setting::default(None),
+            connection: Connection::Fixed("close".into()),
         }
     }
 }
 
 impl ProxySettings<'_> {
-    /// HTTP/1.1 with the `Connection` header cleared: what upstream keep-alive needs.
+    /// HTTP/1.1 with the `Connection` header cleared for plain requests (directly, or by a
+    /// WebSocket `map` whose non-upgrade value is empty): what upstream keep-alive needs.
     pub fn keepalive_capable(&self) -> bool {
-        self.http_version.value == "1.1" && self.headers.get("connection") == Some("")
+        self.http_version.value == "1.1" && self.connection.plain() == Some("")
     }
 }
 
@@ -262,6 +268,8 @@ pub struct NginxModel<'a> {
     pub locations: Vec<Location<'a>>,
     pub log_formats: Vec<LogFormat<'a>>,
     pub access_logs: Vec<LogTarget<'a>>,
+    /// `map` blocks of the http context, in order.
+    pub maps: Vec<Map<'a>>,
     pub error_logs: Vec<LogTarget<'a>>,
 }
 

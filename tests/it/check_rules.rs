@@ -12,6 +12,7 @@ use crate::harness::{nginx_bin, reflex, tempdir, write};
 
 mod backends;
 mod fix;
+mod nginx;
 
 /// One `reflex check` run.
 struct Run {

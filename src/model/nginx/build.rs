@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::maps;
 use super::*;
 use crate::parse::nginx::{ConfigTree, Directive, Located};
 
@@ -23,6 +24,7 @@ impl<'a> NginxModel<'a> {
             }],
             access_logs: Vec::new(),
             error_logs: Vec::new(),
+            maps: Vec::new(),
         };
         for d in tree.top() {
             match d.directive.name.as_str() {
@@ -54,6 +56,10 @@ impl<'a> NginxModel<'a> {
     }
 
     fn http(&mut self, tree: &'a ConfigTree, http: Located<'a>, body: Vec<Located<'a>>) {
+        // Maps first: locations evaluate their Connection header against them.
+        for d in body.iter().filter(|d| d.directive.name == "map") {
+            self.maps.push(Map::build(tree, *d));
+        }
         let proxy = ProxySettings::default().inherit(http, &body);
         for d in &body {
             match d.directive.name.as_str() {
@@ -118,7 +124,8 @@ impl<'a> NginxModel<'a> {
                 continue;
             };
             let inner = tree.expand(d.file, block);
-            let proxy = outer.clone().inherit(*d, &inner);
+            let mut proxy = outer.clone().inherit(*d, &inner);
+            proxy.connection = maps::connection(&proxy.headers, &self.maps);
             let proxy_pass = inner
                 .iter()
                 .find(|x| x.directive.name == "proxy_pass")

@@ -10,6 +10,7 @@ use crate::model::backend::{Backend, Bind, RunAs, Server};
 use crate::model::host::{HostFacts, PathComponent, PathFacts, UserFacts};
 use crate::test_support::{backend, tree};
 
+mod maps;
 mod unknowns;
 
 fn tcp(host: &str, port: u16) -> Bind {
