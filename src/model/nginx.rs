@@ -85,9 +85,13 @@ pub struct ProxyPass<'a> {
     /// The URL as written.
     pub url: String,
     pub scheme: Scheme,
-    /// The host part as written (`backend`, `127.0.0.1:8000`, `unix:/run/app.sock`).
+    /// The host part as written (`backend`, `127.0.0.1:8000`, `unix:/run/app.sock`), without a
+    /// URI variable that follows it (`http://app$request_uri`).
     pub authority: String,
     pub target: Target,
+    /// The URL holds variables: nginx builds it per request and resolves a host name that is
+    /// not an `upstream` group with `resolver` (not at start-up).
+    pub runtime: bool,
 }
 
 /// The `proxy_set_header` list in effect: an inner level's list replaces every outer one, and
@@ -130,6 +134,8 @@ pub struct ProxySettings<'a> {
     pub read_timeout: Setting<'a, Duration>,
     pub send_timeout: Setting<'a, Duration>,
     pub buffer_size: Setting<'a, Option<u64>>,
+    /// `resolver` (inherited like the `proxy_*` settings); `None`: not set.
+    pub resolver: Setting<'a, Option<String>>,
     /// The `Connection` header for requests that are not upgrades, with `map`s evaluated.
     pub connection: Connection,
 }
@@ -143,6 +149,7 @@ impl Default for ProxySettings<'_> {
             read_timeout: Setting::default(DEFAULT_PROXY_TIMEOUT),
             send_timeout: Setting::default(DEFAULT_PROXY_TIMEOUT),
             buffer_size: Setting::default(None),
+            resolver: Setting::default(None),
             connection: Connection::Fixed("close".into()),
         }
     }
@@ -243,6 +250,8 @@ pub struct TargetRef<'a, 'm> {
     pub at: Located<'a>,
     /// The address exactly as written in that directive.
     pub raw: String,
+    /// Resolved per request with `resolver` (a `proxy_pass` with variables), not at start-up.
+    pub runtime: bool,
 }
 
 impl TargetRef<'_, '_> {
@@ -298,6 +307,7 @@ impl<'a> NginxModel<'a> {
                     upstream: Some(u.name.as_str()),
                     at: s.at,
                     raw: s.at.directive.arg(0).to_string(),
+                    runtime: false,
                 });
             }
         }
@@ -314,6 +324,7 @@ impl<'a> NginxModel<'a> {
                     upstream: None,
                     at: p.at,
                     raw: p.authority.clone(),
+                    runtime: p.runtime,
                 });
             }
         }

@@ -9,6 +9,7 @@
 mod all_down;
 mod backlog;
 mod keepalive;
+mod no_resolver;
 
 use std::time::{Duration, Instant};
 

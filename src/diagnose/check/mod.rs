@@ -88,6 +88,7 @@ pub const RULES: &[&Rule] = &[
     &rules::unix_socket_not_accessible::RULE,
     &rules::upstream_all_servers_down::RULE,
     &rules::upstream_host_unresolvable::RULE,
+    &rules::proxy_pass_no_resolver::RULE,
     &rules::keepalive_timeout_race::RULE,
     &rules::keepalive_ineffective::RULE,
     &rules::worker_timeout_below_read_timeout::RULE,

@@ -201,6 +201,12 @@ impl<'a> ProxySettings<'a> {
                         }
                     }
                 }
+                "resolver" => {
+                    self.resolver = Setting {
+                        value: Some(dir.args.join(" ")),
+                        from: set,
+                    }
+                }
                 "proxy_buffer_size" => {
                     self.buffer_size = Setting {
                         value: parse_size(dir.arg(0)),
@@ -355,6 +361,17 @@ pub fn parse_addr(s: &str, default_port: u16) -> Option<Addr> {
     }
 }
 
+/// Variables that start the URI part of a `proxy_pass` URL: with them the host is still
+/// static (nginx evaluates the URL per request and then looks the host up as usual).
+const PATH_VARIABLES: &[&str] = &[
+    "$request_uri",
+    "${request_uri}",
+    "$uri",
+    "${uri}",
+    "$document_uri",
+    "${document_uri}",
+];
+
 fn proxy_pass<'a>(at: Located<'a>, upstreams: &[String]) -> ProxyPass<'a> {
     let url = at.directive.arg(0).to_string();
     let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
@@ -366,10 +383,17 @@ fn proxy_pass<'a>(at: Located<'a>, upstreams: &[String]) -> ProxyPass<'a> {
     let authority = if let Some(path) = rest.strip_prefix("unix:") {
         format!("unix:{}", path.split(':').next().unwrap_or(""))
     } else {
-        rest.split('/').next().unwrap_or("").to_string()
+        let host = rest.split('/').next().unwrap_or("");
+        // `http://app$request_uri`: the variable starts the URI, not the host.
+        match host.find('$') {
+            Some(i) if PATH_VARIABLES.iter().any(|v| host[i..].starts_with(v)) => {
+                host[..i].to_string()
+            }
+            _ => host.to_string(),
+        }
     };
     let default_port = if scheme == Scheme::Https { 443 } else { 80 };
-    let target = if authority.contains('$') {
+    let target = if authority.contains('$') || authority.is_empty() {
         Target::Variable
     } else if let Some(name) = upstreams
         .iter()
@@ -384,6 +408,9 @@ fn proxy_pass<'a>(at: Located<'a>, upstreams: &[String]) -> ProxyPass<'a> {
     };
     ProxyPass {
         at,
+        // nginx evaluates a URL with any variable per request, and then resolves its host
+        // with `resolver`, not at start-up (ngx_http_upstream_init_request).
+        runtime: url.contains('$'),
         url,
         scheme,
         authority,

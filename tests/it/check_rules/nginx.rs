@@ -67,3 +67,73 @@ fn websocket_map_that_closes_is_fixed_in_the_map() {
         "the WebSocket header stays: {f}"
     );
 }
+
+#[test]
+fn a_uri_variable_keeps_the_host_checked() {
+    let a = tempdir();
+    let c = site(
+        a.path(),
+        "",
+        "proxy_pass http://127.0.0.1:9000$request_uri;",
+    );
+    let run = check(&c, &["--backend", "uvicorn main:app --port 8000"]);
+    let kinds = run.kinds();
+    assert!(
+        kinds.iter().any(|k| k == "upstream_address_mismatch"),
+        "{}",
+        run.json
+    );
+    assert!(
+        !kinds.iter().any(|k| k == "proxy_pass_dynamic"),
+        "{}",
+        run.json
+    );
+}
+
+#[test]
+fn proxy_pass_no_resolver() {
+    let (a, b) = (tempdir(), tempdir());
+    let bad = site(
+        a.path(),
+        "",
+        "proxy_pass http://localhost:8000$request_uri;",
+    );
+    let good = site(
+        b.path(),
+        "",
+        "resolver 127.0.0.53;\n            proxy_pass http://localhost:8000$request_uri;",
+    );
+    let flags = ["--backend", "uvicorn main:app"];
+    let run = super::fires_and_silent("proxy_pass_no_resolver", &bad, &good, &flags);
+    let f = run.finding("proxy_pass_no_resolver");
+    assert_eq!(f["severity"], "error");
+    assert_eq!(run.code(), 1);
+}
+
+#[test]
+fn proxy_headers_are_not_forced_on_remote_targets() {
+    let a = tempdir();
+    let d = a.path().display();
+    let c = write(
+        a.path(),
+        "nginx.conf",
+        &format!(
+            "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n    access_log off;\n    server {{\n        \
+             listen 127.0.0.1:8080;\n        location /static/ {{\n            proxy_pass https://bucket.s3.amazonaws.com;\n        }}\n        \
+             location / {{\n            proxy_pass http://127.0.0.1:8000;\n        }}\n    }}\n}}\n"
+        ),
+    );
+    let run = check(&c, &["--backend", "uvicorn main:app"]);
+    let f = run.finding("proxy_headers_missing");
+    assert_eq!(
+        f["location"]["line"], 12,
+        "only the app's location: {}",
+        run.json
+    );
+    let count = run
+        .kinds()
+        .iter()
+        .filter(|k| *k == "proxy_headers_missing")
+        .count();
+    assert_eq!(count, 1, "{}", run.json);
+}

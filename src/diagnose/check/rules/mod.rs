@@ -7,6 +7,7 @@ pub mod keepalive_timeout_race;
 pub mod localhost_dual_stack;
 pub mod proxy_headers_missing;
 pub mod proxy_pass_dynamic;
+pub mod proxy_pass_no_resolver;
 pub mod scheme_mismatch;
 mod socket_prediction;
 pub mod unix_socket_not_accessible;

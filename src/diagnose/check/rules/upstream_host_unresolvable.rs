@@ -23,6 +23,11 @@ fn check(input: &CheckInput<'_>, notes: &mut Notes) -> Vec<Finding> {
         let Addr::Host { host, .. } = &t.addr else {
             continue;
         };
+        // A URL with variables is resolved per request (`proxy_pass_no_resolver`), not at
+        // start-up: nginx does not refuse the configuration for it.
+        if t.runtime {
+            continue;
+        }
         if host.parse::<IpAddr>().is_ok() {
             continue;
         }

@@ -11,6 +11,7 @@ use crate::model::host::{HostFacts, PathComponent, PathFacts, UserFacts};
 use crate::test_support::{backend, tree};
 
 mod maps;
+mod proxy_pass;
 mod unknowns;
 
 fn tcp(host: &str, port: u16) -> Bind {
@@ -495,8 +496,8 @@ fn all_servers_down_and_unresolvable() {
 
 #[test]
 fn dynamic_proxy_pass_is_said_not_guessed() {
-    let c =
-        "events {} http { server { location / { set $b 127.0.0.1:8000; proxy_pass http://$b; } } }";
+    let c = "events {} http { server { location / { resolver 127.0.0.53; set $b 127.0.0.1:8000; \
+             proxy_pass http://$b; } } }";
     assert_eq!(kinds(c, &[], &host()), ["proxy_pass_dynamic"]);
 }
 
