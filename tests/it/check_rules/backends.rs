@@ -208,3 +208,39 @@ fn no_discover_judges_the_units_not_this_machine() {
         "{n}"
     );
 }
+
+#[test]
+fn gunicorn_timeout_zero_and_worker_class_names() {
+    let a = tempdir();
+    let c = conf(
+        a.path(),
+        "        server 127.0.0.1:8000;\n        keepalive 16;",
+        GOOD_HEADERS,
+    );
+    let kinds = |cmd: &str| check(&c, &["--backend", cmd]).kinds();
+    // `--timeout 0` disables gunicorn's worker timeout: nothing to compare.
+    let k =
+        kinds("gunicorn -k uvicorn.workers.UvicornWorker --timeout 0 -b 127.0.0.1:8000 main:app");
+    assert!(
+        !k.iter().any(|x| x == "worker_timeout_below_read_timeout"),
+        "{k:?}"
+    );
+    let k =
+        kinds("gunicorn -k uvicorn.workers.UvicornWorker --timeout 30 -b 127.0.0.1:8000 main:app");
+    assert!(
+        k.iter().any(|x| x == "worker_timeout_below_read_timeout"),
+        "{k:?}"
+    );
+    // The sync worker by its class path closes every connection: no keep-alive race.
+    let k = kinds("gunicorn -k gunicorn.workers.sync.SyncWorker -b 127.0.0.1:8000 main:app");
+    assert!(
+        !k.iter().any(|x| x == "upstream_keepalive_timeout_race"),
+        "{k:?}"
+    );
+    // uvicorn's H11 worker keeps connections for gunicorn's --keep-alive (2 s).
+    let k = kinds("gunicorn -k uvicorn.workers.UvicornH11Worker -b 127.0.0.1:8000 main:app");
+    assert!(
+        k.iter().any(|x| x == "upstream_keepalive_timeout_race"),
+        "{k:?}"
+    );
+}
