@@ -13,6 +13,7 @@ use crate::harness::{nginx_bin, reflex, tempdir, write};
 mod backends;
 mod fix;
 mod nginx;
+mod supervision;
 
 /// One `reflex check` run.
 pub(crate) struct Run {

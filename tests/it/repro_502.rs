@@ -8,6 +8,7 @@
 
 mod all_down;
 mod backlog;
+mod deploy;
 mod keepalive;
 mod no_resolver;
 

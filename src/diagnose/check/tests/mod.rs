@@ -12,6 +12,7 @@ use crate::test_support::{backend, tree};
 
 mod maps;
 mod proxy_pass;
+mod supervision;
 mod unknowns;
 
 fn tcp(host: &str, port: u16) -> Bind {
