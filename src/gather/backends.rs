@@ -210,59 +210,53 @@ pub(crate) fn build(
     gaps: &Gaps,
     offline: bool,
 ) -> Result<Backend, CmdlineError> {
-    let wd = ctx.working_directory.clone();
-    let text;
-    let why;
-    let config = match cmdline::config_file(argv, env, gaps)? {
-        None => ConfigText::Absent,
-        Some(Err(w)) => {
-            why = w;
-            ConfigText::Unreadable(&why)
+    let config = cmdline::config_file(argv, env, gaps)?;
+    let read = config.map(|c| read_config(c, &ctx.working_directory, offline));
+    let text = match &read {
+        None | Some(Ok(None)) => ConfigText::Absent,
+        Some(Ok(Some(t))) => ConfigText::Read(t),
+        Some(Err(why)) => ConfigText::Unreadable(why),
+    };
+    cmdline::parse_with_gaps(argv, text, env, ctx, gaps)
+}
+
+/// The text of the config file gunicorn reads: `Ok(None)` when there is none, `Err(why)` when
+/// there is one we cannot read.
+fn read_config(
+    config: Result<ConfigFile, String>,
+    wd: &Option<PathBuf>,
+    offline: bool,
+) -> Result<Option<String>, String> {
+    let not_read =
+        |path: &Path, e: std::io::Error| format!("config file `{}` not read: {e}", path.display());
+    match config? {
+        ConfigFile::Module(m) => Err(format!("config module `python:{m}` is not read")),
+        ConfigFile::Explicit(rel) => {
+            let path = resolve(wd, &rel);
+            std::fs::read_to_string(&path)
+                .map(Some)
+                .map_err(|e| not_read(&path, e))
         }
-        Some(Ok(ConfigFile::Module(m))) => {
-            why = format!("config module `python:{m}` is not read");
-            ConfigText::Unreadable(&why)
-        }
-        Some(Ok(ConfigFile::Default(rel))) => {
-            let path = resolve(&wd, &rel);
+        ConfigFile::Default(rel) => {
+            let path = resolve(wd, &rel);
             match std::fs::read_to_string(&path) {
-                Ok(t) => {
-                    text = t;
-                    ConfigText::Read(&text)
-                }
+                Ok(t) => Ok(Some(t)),
+                // Under --no-discover a working directory missing here is the target
+                // machine's: whether it holds a gunicorn.conf.py is unknown.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let elsewhere = offline && wd.as_ref().is_some_and(|d| !d.is_dir());
-                    if elsewhere {
-                        why = format!(
+                    if offline && wd.as_ref().is_some_and(|d| !d.is_dir()) {
+                        Err(format!(
                             "gunicorn reads `{}` if it exists on the target machine (not looked for: --no-discover)",
                             path.display()
-                        );
-                        ConfigText::Unreadable(&why)
+                        ))
                     } else {
-                        ConfigText::Absent
+                        Ok(None)
                     }
                 }
-                Err(e) => {
-                    why = format!("config file `{}` not read: {e}", path.display());
-                    ConfigText::Unreadable(&why)
-                }
+                Err(e) => Err(not_read(&path, e)),
             }
         }
-        Some(Ok(ConfigFile::Explicit(rel))) => {
-            let path = resolve(&wd, &rel);
-            match std::fs::read_to_string(&path) {
-                Ok(t) => {
-                    text = t;
-                    ConfigText::Read(&text)
-                }
-                Err(e) => {
-                    why = format!("config file `{}` not read: {e}", path.display());
-                    ConfigText::Unreadable(&why)
-                }
-            }
-        }
-    };
-    cmdline::parse_with_gaps(argv, config, env, ctx, gaps)
+    }
 }
 
 fn resolve(wd: &Option<PathBuf>, rel: &Path) -> PathBuf {

@@ -11,9 +11,11 @@ use crate::parse::nginx::Located;
 
 mod build;
 mod maps;
+mod proxy_pass;
 mod values;
-pub use build::{COMBINED, parse_addr};
+pub use build::COMBINED;
 pub use maps::{Connection, Map};
+pub use proxy_pass::parse_addr;
 pub use values::{format_time, parse_size, parse_time};
 
 /// nginx's default `user` when the directive is absent (compiled in; Debian's packaged

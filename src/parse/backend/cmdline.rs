@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 
 use crate::model::backend::{Backend, Knob, RunAs, Server, Source};
 
+mod address;
 mod gunicorn;
+mod layers;
 mod options;
 mod uvicorn;
 
-pub use gunicorn::parse_address;
+pub use address::parse_address;
 pub use options::Kind;
 
 /// What a command line is run as, besides its words.

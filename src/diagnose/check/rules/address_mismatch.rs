@@ -158,6 +158,9 @@ fn finding(
 
 /// "uvicorn `x` listens on [::]:8000 (IPv6 only: …)".
 fn listens(b: &Backend, input: &CheckInput<'_>) -> String {
+    if b.binds.is_empty() {
+        return format!("{} has no listen address (an empty bind list)", describe(b));
+    }
     let binds: Vec<String> = b.binds.iter().map(|x| describe_bind(b, x, input)).collect();
     format!("{} listens on {}", describe(b), binds.join(", "))
 }
