@@ -43,5 +43,8 @@ pub fn backend(server: Server, binds: Vec<Bind>, keepalive_s: u64) -> Backend {
         working_directory: None,
         run_as: RunAs::default(),
         unparsed: Vec::new(),
+        unknown: Vec::new(),
+        reload: false,
+        supervision: Default::default(),
     }
 }

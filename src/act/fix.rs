@@ -4,13 +4,16 @@
 //!
 //! Backups go to a separate directory, never beside the file: Debian's
 //! `include /etc/nginx/sites-enabled/*;` would load a `default.bak` as configuration.
+//! Symlinked files (Debian's `sites-enabled/app -> ../sites-available/app`) are written
+//! through: the target is replaced, the link stays a link. Files are handled as bytes, so
+//! whatever is not edited stays byte for byte what it was, valid UTF-8 or not.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::diagnose::check::edit::apply;
+use crate::diagnose::check::edit::splice;
 use crate::diagnose::finding::{Edit, Finding};
-use crate::parse::nginx::ConfigTree;
+use crate::parse::nginx::{ByteOffsets, ConfigTree, SourceFile};
 
 /// How to run `nginx -t` for this configuration.
 #[derive(Debug, Clone)]
@@ -41,7 +44,7 @@ pub struct Outcome {
 pub enum FixError {
     #[error("`{path}` changed on disk since it was read; not touching it")]
     Changed { path: PathBuf },
-    #[error("could not {action} `{path}`: {source}")]
+    #[error("could not {action} `{}`", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -57,8 +60,17 @@ fn io<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
+/// One file `--fix` rewrites.
+struct Planned {
+    /// The path as the configuration names it (maybe a symlink, as in Debian's sites-enabled).
+    path: PathBuf,
+    /// The file actually written: `path` with every symlink resolved, so a link stays a link.
+    target: PathBuf,
+    new: Vec<u8>,
+}
+
 /// Applies the auto fixes of `findings`, copying each file it changes to `backup_dir` (under
-/// its absolute path) first.
+/// its absolute, symlink-resolved path) first.
 pub fn apply_fixes(
     tree: &ConfigTree,
     findings: &[Finding],
@@ -80,68 +92,109 @@ pub fn apply_fixes(
     // Plan every file first so nothing is written when one of them changed under us.
     let mut plan = Vec::new();
     for f in files {
-        let Some(src) = tree.files.get(f) else {
-            continue;
-        };
-        let on_disk = std::fs::read_to_string(&src.path).map_err(io("read", &src.path))?;
-        if on_disk != src.text {
-            return Err(FixError::Changed {
-                path: src.path.clone(),
-            });
+        if let Some(src) = tree.files.get(f) {
+            plan.push(plan_file(src, f, &edits, &mut outcome.skipped)?);
         }
-        let (new, skipped) = apply(&src.text, f, &edits);
-        outcome.skipped += skipped.len();
-        plan.push((src.path.clone(), new));
     }
-    let backup_dir = backup_dir.to_path_buf();
     let mut backups = Vec::new();
-    for (path, _) in &plan {
-        let abs = std::path::absolute(path).map_err(io("resolve", path))?;
-        let dest = backup_dir.join(abs.strip_prefix("/").unwrap_or(&abs));
+    for p in &plan {
+        let dest = backup_dir.join(p.target.strip_prefix("/").unwrap_or(&p.target));
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(io("create backup directory", parent))?;
         }
-        std::fs::copy(path, &dest).map_err(io("back up", path))?;
-        backups.push((path.clone(), dest));
+        std::fs::copy(&p.target, &dest).map_err(io("back up", &p.target))?;
+        backups.push((p.target.clone(), dest));
     }
-    outcome.backup_dir = Some(backup_dir);
-    for (path, new) in &plan {
-        write_atomic(path, new)?;
-        outcome.changed.push(path.clone());
+    outcome.backup_dir = Some(backup_dir.to_path_buf());
+    for p in &plan {
+        write_atomic(&p.target, &p.new)?;
+        outcome.changed.push(p.path.clone());
     }
     if let Some(t) = nginx {
         let (ok, output) = nginx_test(t);
         outcome.validated = Some(ok);
         outcome.nginx_output = output;
         if !ok {
-            for (path, backup) in &backups {
-                let text = std::fs::read(backup).map_err(io("read backup", backup))?;
-                write_atomic(path, &String::from_utf8_lossy(&text))?;
+            for (target, backup) in &backups {
+                let bytes = std::fs::read(backup).map_err(io("read backup", backup))?;
+                write_atomic(target, &bytes)?;
             }
         }
     }
     Ok(outcome)
 }
 
-/// Replaces `path`'s content through a temp file and a rename, keeping its permissions.
-fn write_atomic(path: &Path, text: &str) -> Result<(), FixError> {
+/// The new bytes of file `f`. Works on the bytes on disk, not the decoded text: edit offsets
+/// are mapped to byte offsets and everything else is copied byte for byte, so a Latin-1
+/// comment survives.
+fn plan_file(
+    src: &SourceFile,
+    f: usize,
+    edits: &[Edit],
+    skipped: &mut usize,
+) -> Result<Planned, FixError> {
+    let raw = std::fs::read(&src.path).map_err(io("read", &src.path))?;
+    if String::from_utf8_lossy(&raw) != src.text {
+        return Err(FixError::Changed {
+            path: src.path.clone(),
+        });
+    }
+    let map = ByteOffsets::new(&raw);
+    let mut bytes_edits = Vec::new();
+    for e in edits.iter().filter(|e| e.file == f) {
+        if src.text.is_char_boundary(e.start) && src.text.is_char_boundary(e.end) {
+            bytes_edits.push(Edit {
+                start: map.byte(e.start),
+                end: map.byte(e.end),
+                ..e.clone()
+            });
+        } else {
+            *skipped += 1;
+        }
+    }
+    let (new, left) = splice(&raw, f, &bytes_edits);
+    *skipped += left.len();
+    let target = std::fs::canonicalize(&src.path).map_err(io("resolve", &src.path))?;
+    Ok(Planned {
+        path: src.path.clone(),
+        target,
+        new,
+    })
+}
+
+/// Replaces `path`'s content through a temp file beside it and a rename, keeping its
+/// permissions and (when allowed) its owner. `path` must not be a symlink: the rename would
+/// replace the link with a regular file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FixError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.reflex-tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text).map_err(io("write", &tmp))?;
+    std::fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
     if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::MetadataExt;
         let _ = std::fs::set_permissions(&tmp, meta.permissions());
+        // Only root may give a file away; anyone else keeps their own files anyway.
+        let _ = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()));
     }
-    std::fs::rename(&tmp, path).map_err(io("replace", path))
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        FixError::Io {
+            action: "replace",
+            path: path.to_path_buf(),
+            source: e,
+        }
+    })
 }
 
 /// Runs `nginx -t`; returns whether it passed and what it printed.
 pub fn nginx_test(t: &NginxTest) -> (bool, String) {
     let mut cmd = Command::new(&t.binary);
-    cmd.arg("-t").arg("-c").arg(&t.conf);
+    // nginx resolves a relative `-c` against its prefix, not our working directory.
+    let conf = std::path::absolute(&t.conf).unwrap_or_else(|_| t.conf.clone());
+    cmd.arg("-t").arg("-c").arg(conf);
     if let Some(p) = &t.prefix {
         cmd.arg("-p").arg(p);
     }

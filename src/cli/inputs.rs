@@ -25,7 +25,9 @@ pub fn choose_config(nginx_conf: Option<&Path>) -> ConfigChoice {
     let binary = crate::act::fix::find_nginx();
     if let Some(p) = nginx_conf {
         return ConfigChoice {
-            path: p.to_path_buf(),
+            // nginx takes a relative `-c` relative to its prefix, and relative includes relative
+            // to the main file's directory: make the path mean what the user meant, everywhere.
+            path: std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()),
             prefix: None,
             globals: None,
             binary,
@@ -82,10 +84,18 @@ pub fn load_backends(args: &BackendArgs) -> anyhow::Result<(Vec<Backend>, bool, 
     let explicit =
         !args.backends.is_empty() || !args.units.is_empty() || !args.supervisord_confs.is_empty();
     if explicit {
+        // `--no-discover`: the units and programs describe the target machine, not this one.
+        let offline = args.no_discover;
         let mut out = backends::from_cmdlines(&args.backends)?;
-        out.extend(backends::from_unit_files(&args.units)?);
-        out.extend(backends::from_supervisord_confs(&args.supervisord_confs)?);
-        return Ok((out, false, Vec::new()));
+        let mut notes = Vec::new();
+        for found in [
+            backends::from_unit_files(&args.units, offline)?,
+            backends::from_supervisord_confs(&args.supervisord_confs, offline)?,
+        ] {
+            out.extend(found.backends);
+            notes.extend(found.notes);
+        }
+        return Ok((out, false, notes));
     }
     if args.no_discover {
         return Ok((Vec::new(), false, vec!["backend discovery skipped (--no-discover): rules that compare nginx with its backends did not run".into()]));

@@ -65,7 +65,10 @@ pub struct BackendArgs {
     /// A supervisord configuration file with the backend's [program:x]. Repeatable.
     #[arg(long = "supervisord-conf", value_name = "FILE")]
     pub supervisord_confs: Vec<PathBuf>,
-    /// Do not discover backends (systemd units, supervisord programs, processes).
+    /// CI mode: check the configuration and the given units/programs for another machine.
+    /// Nothing about this host is gathered (no backend discovery, name resolution, sysctls,
+    /// socket permissions or users) and files the units refer to are not read; rules that need
+    /// them say so in a note.
     #[arg(long)]
     pub no_discover: bool,
 }
@@ -105,6 +108,8 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader went away (`reflex … | head`): end quietly, as ripgrep does.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
@@ -112,9 +117,22 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Whether writing output failed because its reader closed the pipe.
+pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn parse(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
     let tree = inputs::load_config(path)?;
     let json = crate::parse::nginx::to_crossplane_json(&tree);
-    println!("{}", serde_json::to_string_pretty(&json)?);
+    writeln!(
+        std::io::stdout(),
+        "{}",
+        serde_json::to_string_pretty(&json)?
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,9 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::parse::nginx::{ConfigTree, Directive, SourceFile, SyntaxError, parse, unescape};
+use crate::parse::nginx::{
+    ByteOffsets, ConfigTree, Directive, SourceFile, SyntaxError, parse, unescape,
+};
 
 /// Why a configuration could not be loaded. Every message starts with the place to look.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +96,22 @@ pub fn parse_text(path: &Path, text: &str) -> Result<SourceFile, ConfigError> {
         text: text.to_string(),
         directives,
     })
+}
+
+/// How each file's text offsets map to its bytes. Only files that were not valid UTF-8 (their
+/// text holds U+FFFD) are read again; a file that cannot be read maps as the identity.
+pub fn byte_offsets(tree: &ConfigTree) -> Vec<ByteOffsets> {
+    tree.files
+        .iter()
+        .map(|f| {
+            if !f.text.contains(char::REPLACEMENT_CHARACTER) {
+                return ByteOffsets::default();
+            }
+            std::fs::read(&f.path)
+                .map(|raw| ByteOffsets::new(&raw))
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 fn read_lossy(path: &Path) -> io::Result<String> {

@@ -126,6 +126,91 @@ pub struct Backend {
     pub run_as: RunAs,
     /// Words or settings that were not understood, kept so reports can mention them.
     pub unparsed: Vec<String>,
+    /// Settings whose value could not be read (an undefined `${VAR}`, a computed value in a
+    /// gunicorn config file, an unreadable `EnvironmentFile=`…). The fields above then hold
+    /// the default, which must not be trusted: rules skip them and say so.
+    pub unknown: Vec<Unknown>,
+    /// Started with `--reload`: restarts whenever a watched file changes.
+    pub reload: bool,
+    /// What the supervisor (systemd unit, supervisord program) adds to the command line.
+    pub supervision: Supervision,
+}
+
+/// A launch setting the rules rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Knob {
+    Bind,
+    KeepAlive,
+    Timeout,
+    GracefulTimeout,
+    Backlog,
+    Workers,
+    WorkerClass,
+    Tls,
+    Reload,
+    Umask,
+    User,
+    Group,
+}
+
+impl Knob {
+    /// Every knob, for "nothing is known" cases.
+    pub const ALL: [Knob; 12] = [
+        Knob::Bind,
+        Knob::KeepAlive,
+        Knob::Timeout,
+        Knob::GracefulTimeout,
+        Knob::Backlog,
+        Knob::Workers,
+        Knob::WorkerClass,
+        Knob::Tls,
+        Knob::Reload,
+        Knob::Umask,
+        Knob::User,
+        Knob::Group,
+    ];
+
+    /// What the setting is, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Knob::Bind => "listen address",
+            Knob::KeepAlive => "keep-alive timeout",
+            Knob::Timeout => "worker timeout",
+            Knob::GracefulTimeout => "graceful shutdown timeout",
+            Knob::Backlog => "listen backlog",
+            Knob::Workers => "number of workers",
+            Knob::WorkerClass => "worker class",
+            Knob::Tls => "TLS setting",
+            Knob::Reload => "--reload setting",
+            Knob::Umask => "umask",
+            Knob::User => "user",
+            Knob::Group => "group",
+        }
+    }
+}
+
+/// A setting that could not be read, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unknown {
+    pub knob: Knob,
+    pub why: String,
+}
+
+/// How a supervisor runs the backend, beyond its command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Supervision {
+    /// systemd `Restart=` or supervisord `autorestart=` as written, with its line; `None`: not
+    /// set, so the supervisor's default applies (systemd `no`, supervisord `unexpected`).
+    pub restart: Option<(String, u32)>,
+    /// systemd `PrivateTmp=` is on: the service gets its own `/tmp` and `/var/tmp`.
+    pub private_tmp: bool,
+    /// How long the supervisor waits after SIGTERM before SIGKILL: systemd `TimeoutStopSec=`
+    /// (default 90 s), supervisord `stopwaitsecs=` (default 10 s). `None`: not supervised, or
+    /// no limit (`infinity`).
+    pub stop_timeout: Option<Duration>,
+    /// Whether `stop_timeout` was set explicitly (false: the supervisor's default).
+    pub stop_timeout_explicit: bool,
 }
 
 impl Backend {
@@ -134,7 +219,67 @@ impl Backend {
     pub fn supports_keepalive(&self) -> bool {
         match &self.server {
             Server::Uvicorn => true,
-            Server::Gunicorn { worker_class } => !matches!(worker_class.as_str(), "sync"),
+            Server::Gunicorn { worker_class } => !is_sync_worker(worker_class),
         }
     }
+
+    /// Why `knob` is unknown, if it is.
+    pub fn unknown(&self, knob: Knob) -> Option<&Unknown> {
+        self.unknown.iter().find(|u| u.knob == knob)
+    }
+
+    /// Whether `knob`'s value was read (explicitly, or as the default of a fully read source).
+    pub fn is_known(&self, knob: Knob) -> bool {
+        self.unknown(knob).is_none()
+    }
+
+    /// Marks `knob` unknown (once; the first reason wins).
+    pub fn set_unknown(&mut self, knob: Knob, why: impl Into<String>) {
+        if self.is_known(knob) {
+            self.unknown.push(Unknown {
+                knob,
+                why: why.into(),
+            });
+        }
+    }
+
+    /// Whether every setting and word of its source was understood: the condition for fixes
+    /// that rewrite nginx to match this backend to be applied unattended.
+    pub fn fully_understood(&self) -> bool {
+        self.unknown.is_empty() && self.unparsed.is_empty()
+    }
+}
+
+/// gunicorn's sync worker, by any of the names gunicorn accepts for it (`-k sync`,
+/// `-k gunicorn.workers.sync.SyncWorker`, `-k egg:gunicorn#sync`).
+pub fn is_sync_worker(class: &str) -> bool {
+    let class = class.strip_prefix("egg:gunicorn#").unwrap_or(class);
+    matches!(class, "sync" | "gunicorn.workers.sync.SyncWorker")
+}
+
+/// Worker classes whose keep-alive timeout is gunicorn's `--keep-alive`: gunicorn's own
+/// threaded and async workers and uvicorn's workers (`UvicornWorker` passes
+/// `timeout_keep_alive=cfg.keepalive`; `UvicornH11Worker` is a subclass), in both the
+/// `uvicorn.workers` module and the `uvicorn_worker` package that replaces it.
+pub fn is_known_worker(class: &str) -> bool {
+    let short = class.strip_prefix("egg:gunicorn#").unwrap_or(class);
+    is_sync_worker(class)
+        || matches!(
+            short,
+            "gthread"
+                | "gevent"
+                | "gevent_wsgi"
+                | "gevent_pywsgi"
+                | "eventlet"
+                | "tornado"
+                | "asgi"
+        )
+        || (short.starts_with("gunicorn.workers.") && short.ends_with("Worker"))
+        || matches!(
+            short,
+            "uvicorn.workers.UvicornWorker"
+                | "uvicorn.workers.UvicornH11Worker"
+                | "uvicorn_worker.UvicornWorker"
+                | "uvicorn_worker.UvicornH11Worker"
+        )
 }

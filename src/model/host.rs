@@ -79,6 +79,11 @@ pub struct HostFacts {
     /// when the backends were discovered on this host rather than given: then a target that
     /// something (not a known backend) serves is not a mismatch.
     pub listening: Option<Listening>,
+    /// Facts about this host were deliberately not gathered (`--no-discover`: the
+    /// configuration is checked for another machine, e.g. in CI). Names are not resolved,
+    /// sysctls and paths not read, users and groups not looked up; rules that need them say
+    /// so in a note.
+    pub offline: bool,
 }
 
 /// Listening sockets, from `/proc/net/{tcp,tcp6,unix}`.

@@ -10,8 +10,12 @@ use std::time::Duration;
 use crate::parse::nginx::Located;
 
 mod build;
+mod maps;
+mod proxy_pass;
 mod values;
-pub use build::{COMBINED, parse_addr};
+pub use build::COMBINED;
+pub use maps::{Connection, Map};
+pub use proxy_pass::parse_addr;
 pub use values::{format_time, parse_size, parse_time};
 
 /// nginx's default `user` when the directive is absent (compiled in; Debian's packaged
@@ -83,9 +87,13 @@ pub struct ProxyPass<'a> {
     /// The URL as written.
     pub url: String,
     pub scheme: Scheme,
-    /// The host part as written (`backend`, `127.0.0.1:8000`, `unix:/run/app.sock`).
+    /// The host part as written (`backend`, `127.0.0.1:8000`, `unix:/run/app.sock`), without a
+    /// URI variable that follows it (`http://app$request_uri`).
     pub authority: String,
     pub target: Target,
+    /// The URL holds variables: nginx builds it per request and resolves a host name that is
+    /// not an `upstream` group with `resolver` (not at start-up).
+    pub runtime: bool,
 }
 
 /// The `proxy_set_header` list in effect: an inner level's list replaces every outer one, and
@@ -128,6 +136,10 @@ pub struct ProxySettings<'a> {
     pub read_timeout: Setting<'a, Duration>,
     pub send_timeout: Setting<'a, Duration>,
     pub buffer_size: Setting<'a, Option<u64>>,
+    /// `resolver` (inherited like the `proxy_*` settings); `None`: not set.
+    pub resolver: Setting<'a, Option<String>>,
+    /// The `Connection` header for requests that are not upgrades, with `map`s evaluated.
+    pub connection: Connection,
 }
 
 impl Default for ProxySettings<'_> {
@@ -139,14 +151,17 @@ impl Default for ProxySettings<'_> {
             read_timeout: Setting::default(DEFAULT_PROXY_TIMEOUT),
             send_timeout: Setting::default(DEFAULT_PROXY_TIMEOUT),
             buffer_size: Setting::default(None),
+            resolver: Setting::default(None),
+            connection: Connection::Fixed("close".into()),
         }
     }
 }
 
 impl ProxySettings<'_> {
-    /// HTTP/1.1 with the `Connection` header cleared: what upstream keep-alive needs.
+    /// HTTP/1.1 with the `Connection` header cleared for plain requests (directly, or by a
+    /// WebSocket `map` whose non-upgrade value is empty): what upstream keep-alive needs.
     pub fn keepalive_capable(&self) -> bool {
-        self.http_version.value == "1.1" && self.headers.get("connection") == Some("")
+        self.http_version.value == "1.1" && self.connection.plain() == Some("")
     }
 }
 
@@ -237,6 +252,8 @@ pub struct TargetRef<'a, 'm> {
     pub at: Located<'a>,
     /// The address exactly as written in that directive.
     pub raw: String,
+    /// Resolved per request with `resolver` (a `proxy_pass` with variables), not at start-up.
+    pub runtime: bool,
 }
 
 impl TargetRef<'_, '_> {
@@ -262,6 +279,8 @@ pub struct NginxModel<'a> {
     pub locations: Vec<Location<'a>>,
     pub log_formats: Vec<LogFormat<'a>>,
     pub access_logs: Vec<LogTarget<'a>>,
+    /// `map` blocks of the http context, in order.
+    pub maps: Vec<Map<'a>>,
     pub error_logs: Vec<LogTarget<'a>>,
 }
 
@@ -290,6 +309,7 @@ impl<'a> NginxModel<'a> {
                     upstream: Some(u.name.as_str()),
                     at: s.at,
                     raw: s.at.directive.arg(0).to_string(),
+                    runtime: false,
                 });
             }
         }
@@ -306,6 +326,7 @@ impl<'a> NginxModel<'a> {
                     upstream: None,
                     at: p.at,
                     raw: p.authority.clone(),
+                    runtime: p.runtime,
                 });
             }
         }

@@ -6,6 +6,7 @@ use super::Report;
 
 /// `{"findings":[{"kind","severity","message","location":{"file","line"},"upstream","evidence",
 /// "fix":{"summary","diff","auto"}}],"summary":{…},"nginx_conf","backends":[…],"notes":[…]}`.
+/// Each backend lists its settings that could not be read (`"unknown":[{"knob","why"}]`).
 pub fn json(r: &Report<'_>) -> Value {
     let findings: Vec<Value> = r
         .findings
@@ -38,6 +39,7 @@ pub fn json(r: &Report<'_>) -> Value {
             "binds": b.binds.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "keepalive_s": b.keepalive.as_secs_f64(),
             "tls": b.tls,
+            "unknown": b.unknown,
         })).collect::<Vec<_>>(),
         "notes": r.notes,
     })

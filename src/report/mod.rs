@@ -11,7 +11,7 @@ pub use text::text;
 
 use crate::diagnose::finding::{Finding, Severity};
 use crate::model::backend::Backend;
-use crate::parse::nginx::ConfigTree;
+use crate::parse::nginx::{ByteOffsets, ConfigTree};
 
 /// What `reflex check` found, with what it looked at.
 pub struct Report<'a> {
@@ -23,6 +23,8 @@ pub struct Report<'a> {
     /// Things the user should know that are not findings: evidence that could not be gathered,
     /// backends that could not be parsed, fixes applied or refused.
     pub notes: &'a [String],
+    /// Per file of `tree`, how its text offsets map to its bytes (missing: the identity).
+    pub offsets: &'a [ByteOffsets],
 }
 
 impl Report<'_> {
@@ -30,6 +32,14 @@ impl Report<'_> {
     pub fn counts(&self) -> (usize, usize, usize) {
         let n = |s| self.findings.iter().filter(|f| f.severity == s).count();
         (n(Severity::Error), n(Severity::Warning), n(Severity::Info))
+    }
+
+    /// Bytes `start..end` of file `file` for text offsets `start..end`.
+    pub fn byte_range(&self, file: usize, start: usize, end: usize) -> (usize, usize) {
+        match self.offsets.get(file) {
+            Some(m) => (m.byte(start), m.byte(end)),
+            None => (start, end),
+        }
     }
 
     /// The unified diff of a finding's fix, if it edits files.

@@ -18,18 +18,43 @@ fn level(s: Severity) -> &'static str {
     }
 }
 
-/// A URI for `path`: relative to the working directory when it is inside it (what code-scanning
-/// UIs match against the repository), otherwise a `file://` URI.
-fn uri(path: &Path) -> String {
-    if let Ok(cwd) = std::env::current_dir()
-        && let Ok(rel) = path.strip_prefix(&cwd)
-    {
-        return rel.display().to_string();
+/// The base URI relative artifact locations are resolved against: the working directory,
+/// where a CI job checks out the repository.
+const SRCROOT: &str = "%SRCROOT%";
+
+/// An `artifactLocation` for `path` (SARIF 2.1.0 §3.4): relative to the working directory when
+/// it is inside it (`uriBaseId` `%SRCROOT%`, what code-scanning UIs match against the
+/// repository), otherwise an absolute `file:///` URI. Both percent-encoded (RFC 3986).
+fn artifact(path: &Path, cwd: Option<&Path>) -> Value {
+    let relative = if path.is_relative() {
+        Some(path)
+    } else {
+        cwd.and_then(|cwd| path.strip_prefix(cwd).ok())
+    };
+    match relative {
+        Some(rel) => j!({"uri": encode(rel), "uriBaseId": SRCROOT}),
+        None => j!({"uri": format!("file://{}", encode(path))}),
     }
-    format!("file://{}", path.display())
+}
+
+/// A path percent-encoded for a URI: unreserved characters and `/` stay, every other byte is
+/// `%XX`.
+fn encode(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 pub fn sarif(r: &Report<'_>) -> Value {
+    let cwd = std::env::current_dir().ok();
+    let uri = |p: &Path| artifact(p, cwd.as_deref());
     let rules: Vec<Value> = RULES
         .iter()
         .map(|rule| {
@@ -61,7 +86,7 @@ pub fn sarif(r: &Report<'_>) -> Value {
                 "message": {"text": message},
                 "locations": f.location.as_ref().map(|p| vec![j!({
                     "physicalLocation": {
-                        "artifactLocation": {"uri": uri(&p.file)},
+                        "artifactLocation": uri(&p.file),
                         "region": {"startLine": p.line},
                     }
                 })]).unwrap_or_default(),
@@ -76,16 +101,20 @@ pub fn sarif(r: &Report<'_>) -> Value {
                     .iter()
                     .filter_map(|e| {
                         let file = r.tree.files.get(e.file)?;
+                        // SARIF counts bytes of the file, which are not the decoded text's
+                        // offsets when the file is not valid UTF-8.
+                        let (start, end) = r.byte_range(e.file, e.start, e.end);
                         Some(j!({
-                            "artifactLocation": {"uri": uri(&file.path)},
+                            "artifactLocation": uri(&file.path),
                             "replacements": [{
-                                "deletedRegion": {"byteOffset": e.start, "byteLength": e.end - e.start},
+                                "deletedRegion": {"byteOffset": start, "byteLength": end - start},
                                 "insertedContent": {"text": e.text},
                             }],
                         }))
                     })
                     .collect();
-                result["fixes"] = j!([{"description": {"text": f.fix.summary}, "artifactChanges": changes}]);
+                result["fixes"] =
+                    j!([{"description": {"text": f.fix.summary}, "artifactChanges": changes}]);
             }
             result
         })
@@ -101,6 +130,9 @@ pub fn sarif(r: &Report<'_>) -> Value {
                 "rules": rules,
             }},
             "results": results,
+            "originalUriBaseIds": cwd.map(|cwd| j!({
+                SRCROOT: {"uri": format!("file://{}/", encode(&cwd).trim_end_matches('/'))}
+            })),
         }],
     })
 }

@@ -10,8 +10,14 @@ use serde_json::Value;
 
 use crate::harness::{nginx_bin, reflex, tempdir, write};
 
+mod backends;
+mod cli;
+mod fix;
+mod nginx;
+mod supervision;
+
 /// One `reflex check` run.
-struct Run {
+pub(crate) struct Run {
     out: Output,
     json: Value,
 }
@@ -80,7 +86,7 @@ const GOOD_HEADERS: &str = "            proxy_http_version 1.1;\n            pro
                             proxy_set_header X-Forwarded-Proto $scheme;";
 
 /// Asserts `kind` is reported for `bad` and not for `good`, with the same flags.
-fn fires_and_silent(kind: &str, bad: &Path, good: &Path, flags: &[&str]) -> Run {
+pub(crate) fn fires_and_silent(kind: &str, bad: &Path, good: &Path, flags: &[&str]) -> Run {
     let b = check(bad, flags);
     assert!(
         b.kinds().iter().any(|k| k == kind),

@@ -3,11 +3,8 @@
 //! Every configuration under `tests/fixtures/nginx/` and Debian's stock `/etc/nginx/nginx.conf`
 //! is loaded with `reflex::gather::nginx_conf::load` and compared with two oracles:
 //!
-//! - **crossplane 0.5.8** (`crossplane parse MAIN`, run as a process): our
-//!   `to_crossplane_json` must equal its JSON exactly;
-//! - **nginx itself** (`nginx -T -c MAIN -p TMP/`): the files it dumps, in its order, must be
-//!   our `ConfigTree::files`, each file's text must be ours, and parsing each dumped chunk must
-//!   give the same directive tree. Lua fixtures skip this (Debian's nginx has no Lua module).
+//! crossplane and `nginx -T` (see `harness::oracle`, which also checks every configuration a
+//! test starts nginx with). Lua fixtures skip `nginx -T` (Debian's nginx has no Lua module).
 //!
 //! Broken configurations are checked against nginx's own error position.
 
@@ -15,138 +12,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use reflex::gather::nginx_conf::{ConfigError, load};
-use reflex::parse::nginx::{ConfigTree, Directive, parse, to_crossplane_json};
-use serde_json::Value;
 
-use crate::harness::{self, nginx_bin, tempdir, venv_bin, write};
+use crate::harness::oracle::{check, crossplane_json, paths};
+use crate::harness::{self, nginx_bin, tempdir, write};
 
 fn fixture(name: &str) -> PathBuf {
     harness::repo()
         .join("tests/fixtures/nginx")
         .join(name)
         .join("nginx.conf")
-}
-
-/// What `crossplane parse MAIN` prints.
-fn crossplane_json(main: &Path) -> Value {
-    let out = Command::new(venv_bin("crossplane"))
-        .arg("parse")
-        .arg(main)
-        .output()
-        .expect("run crossplane");
-    assert!(
-        out.status.success(),
-        "crossplane failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("crossplane prints JSON")
-}
-
-/// Asserts two JSON values are equal, showing a line diff of their pretty forms if not.
-fn assert_json_eq(ours: &Value, theirs: &Value, what: &str) {
-    if ours == theirs {
-        return;
-    }
-    let a = serde_json::to_string_pretty(ours).unwrap_or_default();
-    let b = serde_json::to_string_pretty(theirs).unwrap_or_default();
-    let diff = similar::TextDiff::from_lines(&b, &a);
-    panic!(
-        "{what}: ours (+) differs from crossplane (-):\n{}",
-        diff.unified_diff().context_radius(4)
-    );
-}
-
-/// Runs `nginx -T` with `prefix` as its prefix and returns its dump: (file, text) in order.
-fn nginx_dump(main: &Path, prefix: &Path) -> Vec<(PathBuf, String)> {
-    let out = Command::new(nginx_bin())
-        .arg("-T")
-        .arg("-c")
-        .arg(main)
-        .arg("-p")
-        .arg(format!("{}/", prefix.display()))
-        .output()
-        .expect("run nginx -T");
-    assert!(
-        out.status.success(),
-        "nginx -T failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    split_dump(&String::from_utf8_lossy(&out.stdout))
-}
-
-/// Splits `nginx -T` output at its `# configuration file PATH:` lines. nginx writes each file
-/// verbatim followed by one `\n` (`ngx_conf_dump` in nginx.c), which is dropped here.
-fn split_dump(out: &str) -> Vec<(PathBuf, String)> {
-    const HEADER: &str = "# configuration file ";
-    let mut files: Vec<(PathBuf, String)> = Vec::new();
-    let mut rest = out;
-    while let Some(line_end) = rest.find('\n') {
-        let line = &rest[..line_end];
-        let after = &rest[line_end + 1..];
-        let Some(path) = line.strip_prefix(HEADER).and_then(|l| l.strip_suffix(':')) else {
-            panic!("nginx -T output does not start with a file header: {line:?}");
-        };
-        let next = after
-            .find(&format!("\n{HEADER}"))
-            .map(|i| i + 1)
-            .unwrap_or(after.len());
-        let body = &after[..next];
-        let body = body.strip_suffix('\n').unwrap_or(body);
-        files.push((PathBuf::from(path), body.to_string()));
-        rest = &after[next..];
-    }
-    files
-}
-
-/// The parts of a directive both oracles see: name, args, line, block (not includes).
-#[derive(Debug, PartialEq)]
-struct Shape {
-    name: String,
-    args: Vec<String>,
-    line: u32,
-    block: Option<Vec<Shape>>,
-}
-
-fn shape(ds: &[Directive]) -> Vec<Shape> {
-    ds.iter()
-        .map(|d| Shape {
-            name: d.name.clone(),
-            args: d.args.clone(),
-            line: d.line,
-            block: d.block.as_deref().map(shape),
-        })
-        .collect()
-}
-
-fn paths(tree: &ConfigTree) -> Vec<PathBuf> {
-    tree.files.iter().map(|f| f.path.clone()).collect()
-}
-
-/// Loads `main` and checks it against crossplane and (if `with_nginx`) against `nginx -T`.
-fn check(main: &Path, with_nginx: bool) -> ConfigTree {
-    let tree = load(main).unwrap_or_else(|e| panic!("load {}: {e}", main.display()));
-    assert_json_eq(
-        &to_crossplane_json(&tree),
-        &crossplane_json(main),
-        &main.display().to_string(),
-    );
-    if with_nginx {
-        let tmp = tempdir();
-        let dump = nginx_dump(main, tmp.path());
-        let dumped: Vec<PathBuf> = dump.iter().map(|(p, _)| p.clone()).collect();
-        assert_eq!(paths(&tree), dumped, "file order: ours vs nginx -T");
-        for ((path, chunk), file) in dump.iter().zip(&tree.files) {
-            assert_eq!(*chunk, file.text, "text of {}", path.display());
-            let reparsed = parse(chunk).unwrap_or_else(|e| panic!("{}:{e}", path.display()));
-            assert_eq!(
-                shape(&reparsed),
-                shape(&file.directives),
-                "tree of {}",
-                path.display()
-            );
-        }
-    }
-    tree
 }
 
 macro_rules! fixture_tests {
@@ -338,4 +212,21 @@ fn unreadable_main_file_says_why() {
         msg
     };
     assert!(msg.contains("cannot read the configuration file"), "{msg}");
+}
+
+#[test]
+fn byte_order_mark_is_an_error_as_in_nginx() {
+    let dir = tempdir();
+    let main = write(
+        dir.path(),
+        "nginx.conf",
+        "\u{feff}events {}\nhttp {\n    access_log off;\n}\n",
+    );
+    let (ours, nginx_place) = both_errors(&main);
+    let msg = ours.to_string();
+    assert!(
+        msg.starts_with(&format!("{}:1:1: byte order mark", main.display())),
+        "{msg}"
+    );
+    assert_eq!(nginx_place, format!("{}:1", main.display()));
 }

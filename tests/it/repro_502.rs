@@ -6,9 +6,12 @@
 //! The live repro is asserted first; reflex's verdicts are collected and asserted last, so a
 //! failure message says which half broke.
 
+mod address;
 mod all_down;
 mod backlog;
+mod deploy;
 mod keepalive;
+mod no_resolver;
 
 use std::time::{Duration, Instant};
 

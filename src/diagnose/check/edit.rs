@@ -96,29 +96,41 @@ pub fn replace_in_directive(
 }
 
 /// Applies the edits that concern file `file` to `text`. Identical edits are applied once;
-/// an edit overlapping one already applied is skipped and returned.
+/// an edit overlapping one already applied (or not on character boundaries) is skipped and
+/// returned.
 pub fn apply(text: &str, file: usize, edits: &[Edit]) -> (String, Vec<Edit>) {
+    let (ok, mut skipped): (Vec<Edit>, Vec<Edit>) = edits
+        .iter()
+        .filter(|e| e.file == file)
+        .cloned()
+        .partition(|e| text.is_char_boundary(e.start) && text.is_char_boundary(e.end));
+    let (out, more) = splice(text.as_bytes(), file, &ok);
+    skipped.extend(more);
+    // Every splice point is a character boundary and every insertion is a `String`.
+    let out = String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    (out, skipped)
+}
+
+/// [`apply`] on bytes, with byte offsets: what `--fix` writes, so that bytes outside the edits
+/// (a Latin-1 comment, say) stay exactly as they were.
+pub fn splice(bytes: &[u8], file: usize, edits: &[Edit]) -> (Vec<u8>, Vec<Edit>) {
     let mut mine: Vec<&Edit> = edits.iter().filter(|e| e.file == file).collect();
     mine.sort();
     mine.dedup();
-    let mut out = String::with_capacity(text.len() + 256);
+    let mut out = Vec::with_capacity(bytes.len() + 256);
     let mut pos = 0;
     let mut skipped = Vec::new();
     for e in mine {
-        if e.start < pos
-            || e.end > text.len()
-            || e.start > e.end
-            || !text.is_char_boundary(e.start)
-            || !text.is_char_boundary(e.end)
-        {
+        if e.start < pos || e.end > bytes.len() || e.start > e.end {
             skipped.push(e.clone());
             continue;
         }
-        out.push_str(&text[pos..e.start]);
-        out.push_str(&e.text);
+        out.extend_from_slice(&bytes[pos..e.start]);
+        out.extend_from_slice(e.text.as_bytes());
         pos = e.end;
     }
-    out.push_str(&text[pos..]);
+    out.extend_from_slice(&bytes[pos..]);
     (out, skipped)
 }
 

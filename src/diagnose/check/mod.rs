@@ -51,7 +51,33 @@ pub struct Rule {
     pub title: &'static str,
     /// Why it matters (SARIF's `fullDescription`).
     pub why: &'static str,
-    pub check: fn(&CheckInput<'_>) -> Vec<Finding>,
+    /// The findings; what could not be checked (an unknown setting, a fact not gathered) goes
+    /// to the notes instead of being guessed.
+    pub check: fn(&CheckInput<'_>, &mut Notes) -> Vec<Finding>,
+}
+
+/// What rules could not check, and why: printed with the report ("note: …") so that a clean
+/// report is not mistaken for a checked one.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Notes(Vec<String>);
+
+impl Notes {
+    /// `rule` did not check `what`, because of `why`.
+    pub fn skipped(
+        &mut self,
+        rule: &str,
+        what: impl std::fmt::Display,
+        why: impl std::fmt::Display,
+    ) {
+        let note = format!("{rule}: {what} not checked: {why}");
+        if !self.0.contains(&note) {
+            self.0.push(note);
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
+    }
 }
 
 /// Every rule, in the order their findings are listed when severities tie.
@@ -60,11 +86,16 @@ pub const RULES: &[&Rule] = &[
     &rules::localhost_dual_stack::RULE,
     &rules::scheme_mismatch::RULE,
     &rules::unix_socket_not_accessible::RULE,
+    &rules::unix_socket_private_tmp::RULE,
     &rules::upstream_all_servers_down::RULE,
     &rules::upstream_host_unresolvable::RULE,
+    &rules::proxy_pass_no_resolver::RULE,
     &rules::keepalive_timeout_race::RULE,
     &rules::keepalive_ineffective::RULE,
     &rules::worker_timeout_below_read_timeout::RULE,
+    &rules::graceful_timeout_below_read_timeout::RULE,
+    &rules::backend_no_restart::RULE,
+    &rules::backend_reload_in_production::RULE,
     &rules::backlog_above_somaxconn::RULE,
     &rules::proxy_headers_missing::RULE,
     &rules::proxy_pass_dynamic::RULE,
@@ -72,9 +103,15 @@ pub const RULES: &[&Rule] = &[
 
 /// Runs every rule; findings come out most severe first, then in rule order, then by position.
 pub fn run(input: &CheckInput<'_>) -> Vec<Finding> {
+    run_with_notes(input).0
+}
+
+/// [`run`], with the notes of what could not be checked.
+pub fn run_with_notes(input: &CheckInput<'_>) -> (Vec<Finding>, Vec<String>) {
     let mut findings: Vec<(usize, Finding)> = Vec::new();
+    let mut notes = Notes::default();
     for (i, rule) in RULES.iter().enumerate() {
-        for f in (rule.check)(input) {
+        for f in (rule.check)(input, &mut notes) {
             findings.push((i, f));
         }
     }
@@ -86,7 +123,10 @@ pub fn run(input: &CheckInput<'_>) -> Vec<Finding> {
         })
     });
     findings.dedup_by(|a, b| a.1 == b.1);
-    findings.into_iter().map(|(_, f)| f).collect()
+    (
+        findings.into_iter().map(|(_, f)| f).collect(),
+        notes.into_vec(),
+    )
 }
 
 /// The rule with this kind.

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::model::backend::{Backend, RunAs, Source};
-use crate::parse::backend::cmdline::{self, CmdlineError, Context};
+use crate::parse::backend::cmdline::{self, CmdlineError, Context, Gaps};
 
 struct Proc {
     argv: Vec<String>,
@@ -72,13 +72,12 @@ fn backend(
             None
         }
     };
+    let mut gaps = Gaps::default();
     let env = match std::fs::read(dir.join("environ")) {
         Ok(raw) => environ(&raw),
         Err(e) => {
-            notes.push(format!(
-                "{} (GUNICORN_CMD_ARGS, UVICORN_* and WEB_CONCURRENCY unknown)",
-                super::unavailable(&dir.join("environ"), &e)
-            ));
+            // GUNICORN_CMD_ARGS, UVICORN_* and WEB_CONCURRENCY may be set there.
+            gaps.environment = Some(super::unavailable(&dir.join("environ"), &e));
             BTreeMap::new()
         }
     };
@@ -95,7 +94,7 @@ fn backend(
             ..RunAs::default()
         },
     };
-    super::build(argv, &env, ctx)
+    super::build(argv, &env, ctx, &gaps, false)
 }
 
 /// `/proc/PID/cmdline`: NUL-terminated words.

@@ -220,21 +220,26 @@ fn unreadable_is_a_note() {
 fn explicit_files() {
     let t = tree();
     let r = t.path();
-    let units = from_unit_files(&[
-        r.join("etc/systemd/system/api.service"),
-        r.join("lib/systemd/system/ssh.service"),
-    ])
-    .expect("units");
+    let units = from_unit_files(
+        &[
+            r.join("etc/systemd/system/api.service"),
+            r.join("lib/systemd/system/ssh.service"),
+        ],
+        false,
+    )
+    .expect("units")
+    .backends;
     assert_eq!(units.len(), 1);
     assert_eq!(
         units[0].keepalive,
         Duration::from_secs(75),
         "drop-in beside the unit applied"
     );
-    let progs =
-        from_supervisord_confs(&[r.join("etc/supervisor/supervisord.conf")]).expect("confs");
+    let progs = from_supervisord_confs(&[r.join("etc/supervisor/supervisord.conf")], false)
+        .expect("confs")
+        .backends;
     assert_eq!(progs.len(), 1);
-    assert!(from_unit_files(&[r.join("nope.service")]).is_err());
+    assert!(from_unit_files(&[r.join("nope.service")], false).is_err());
 }
 
 #[test]
@@ -248,8 +253,9 @@ fn flags() {
     assert_eq!(b[1].source, Source::Flag { index: 1 });
     assert_eq!(b[1].app.as_deref(), Some("a:create()"));
     let err = from_cmdlines(&["uvicorn a:b --port x".into()]).unwrap_err();
+    // The cause is the error's source, printed once by the CLI's `{:#}`.
     assert_eq!(
-        err.to_string(),
+        format!("{:#}", anyhow::Error::from(err)),
         "--backend #1: option `--port` expects a number, got `x`"
     );
     assert!(from_cmdlines(&["nginx".into()]).is_err());

@@ -1,9 +1,9 @@
 //! Building [`NginxModel`] from a [`ConfigTree`]: nginx's contexts, inheritance and defaults.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
+use super::{maps, proxy_pass};
 use crate::parse::nginx::{ConfigTree, Directive, Located};
 
 impl<'a> NginxModel<'a> {
@@ -23,6 +23,7 @@ impl<'a> NginxModel<'a> {
             }],
             access_logs: Vec::new(),
             error_logs: Vec::new(),
+            maps: Vec::new(),
         };
         for d in tree.top() {
             match d.directive.name.as_str() {
@@ -54,6 +55,10 @@ impl<'a> NginxModel<'a> {
     }
 
     fn http(&mut self, tree: &'a ConfigTree, http: Located<'a>, body: Vec<Located<'a>>) {
+        // Maps first: locations evaluate their Connection header against them.
+        for d in body.iter().filter(|d| d.directive.name == "map") {
+            self.maps.push(Map::build(tree, *d));
+        }
         let proxy = ProxySettings::default().inherit(http, &body);
         for d in &body {
             match d.directive.name.as_str() {
@@ -118,11 +123,12 @@ impl<'a> NginxModel<'a> {
                 continue;
             };
             let inner = tree.expand(d.file, block);
-            let proxy = outer.clone().inherit(*d, &inner);
+            let mut proxy = outer.clone().inherit(*d, &inner);
+            proxy.connection = maps::connection(&proxy.headers, &self.maps);
             let proxy_pass = inner
                 .iter()
                 .find(|x| x.directive.name == "proxy_pass")
-                .map(|x| proxy_pass(*x, &self.upstream_names(tree)));
+                .map(|x| proxy_pass::proxy_pass(*x, &self.upstream_names(tree)));
             for x in &inner {
                 if x.directive.name == "access_log" {
                     self.access_logs
@@ -192,6 +198,12 @@ impl<'a> ProxySettings<'a> {
                             "proxy_read_timeout" => self.read_timeout = s,
                             _ => self.send_timeout = s,
                         }
+                    }
+                }
+                "resolver" => {
+                    self.resolver = Setting {
+                        value: Some(dir.args.join(" ")),
+                        from: set,
                     }
                 }
                 "proxy_buffer_size" => {
@@ -315,71 +327,4 @@ fn upstream_server(d: Located<'_>) -> Option<UpstreamServer<'_>> {
         }
     }
     Some(s)
-}
-
-/// Parses `unix:/path`, `[::1]:8000`, `host:port` or `host` (port `default_port`).
-pub fn parse_addr(s: &str, default_port: u16) -> Option<Addr> {
-    if let Some(path) = s.strip_prefix("unix:") {
-        return (!path.is_empty()).then(|| Addr::Unix(PathBuf::from(path)));
-    }
-    if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if after.is_empty() => default_port,
-            None => return None,
-        };
-        return Some(Addr::Host {
-            host: host.to_string(),
-            port,
-        });
-    }
-    match s.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => Some(Addr::Host {
-            host: host.to_string(),
-            port: port.parse().ok()?,
-        }),
-        Some(_) => None,
-        None if !s.is_empty() => Some(Addr::Host {
-            host: s.to_string(),
-            port: default_port,
-        }),
-        None => None,
-    }
-}
-
-fn proxy_pass<'a>(at: Located<'a>, upstreams: &[String]) -> ProxyPass<'a> {
-    let url = at.directive.arg(0).to_string();
-    let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
-        (Scheme::Https, r)
-    } else {
-        (Scheme::Http, url.strip_prefix("http://").unwrap_or(&url))
-    };
-    // `http://unix:/path/to.sock:/uri`: the socket path ends at the next `:`.
-    let authority = if let Some(path) = rest.strip_prefix("unix:") {
-        format!("unix:{}", path.split(':').next().unwrap_or(""))
-    } else {
-        rest.split('/').next().unwrap_or("").to_string()
-    };
-    let default_port = if scheme == Scheme::Https { 443 } else { 80 };
-    let target = if authority.contains('$') {
-        Target::Variable
-    } else if let Some(name) = upstreams
-        .iter()
-        .find(|u| u.eq_ignore_ascii_case(&authority))
-    {
-        Target::Upstream(name.clone())
-    } else {
-        match parse_addr(&authority, default_port) {
-            Some(a) => Target::Direct(a),
-            None => Target::Variable,
-        }
-    };
-    ProxyPass {
-        at,
-        url,
-        scheme,
-        authority,
-        target,
-    }
 }

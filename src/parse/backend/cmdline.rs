@@ -8,11 +8,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::model::backend::{Backend, RunAs, Server, Source};
+use crate::model::backend::{Backend, Knob, RunAs, Server, Source};
 
-mod apply;
+mod address;
+mod gunicorn;
+mod layers;
 mod options;
+mod uvicorn;
 
+pub use address::parse_address;
 pub use options::Kind;
 
 /// What a command line is run as, besides its words.
@@ -147,33 +151,91 @@ pub fn env_assignments(argv: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What is not known about a command line beyond its text: words whose value could not be
+/// read (a systemd `${VAR}` that is not defined) and an environment that may hold more than
+/// we could read. Settings that depend on them are unknown, not defaulted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gaps {
+    /// `argv` indices whose value is unknown, with why.
+    pub words: BTreeMap<usize, String>,
+    /// Set when even the number of words is unknown (an undefined lone `$VAR`, which systemd
+    /// splits into any number of words): every setting is unknown, why.
+    pub opaque: Option<String>,
+    /// Set when the environment may hold variables we could not read (an unreadable
+    /// `EnvironmentFile=`, `/proc/PID/environ`): why.
+    pub environment: Option<String>,
+}
+
+/// The text of the gunicorn config file [`config_file`] named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigText<'a> {
+    /// There is none (or the server reads none).
+    Absent,
+    Read(&'a str),
+    /// There is one we could not read: why.
+    Unreadable(&'a str),
+}
+
 /// Which config file gunicorn reads for this command line (`None` for uvicorn). gunicorn
 /// prefers `-c` on the command line, then `-c` in `GUNICORN_CMD_ARGS`, then
-/// `./gunicorn.conf.py` (gunicorn/app/base.py `load_config`).
+/// `./gunicorn.conf.py` (gunicorn/app/base.py `load_config`). `Err` in the inner result: which
+/// file is unknown, and why.
 pub fn config_file(
     argv: &[String],
     env: &BTreeMap<String, String>,
-) -> Result<Option<ConfigFile>, CmdlineError> {
+    gaps: &Gaps,
+) -> Result<Option<Result<ConfigFile, String>>, CmdlineError> {
     let (kind, start) = detect(argv)?;
-    if kind != Kind::Uvicorn {
-        let cli = options::scan(kind, &argv[start..])?;
-        let from_env = env_args(env).map(|a| options::scan(kind, &a)).transpose()?;
-        let given = cli
-            .last("config")
-            .or_else(|| from_env.as_ref().and_then(|e| e.last("config")));
-        return Ok(Some(match given {
-            Some(c) if c.starts_with("python:") => ConfigFile::Module(c["python:".len()..].into()),
-            Some(c) => ConfigFile::Explicit(c.strip_prefix("file:").unwrap_or(c).into()),
-            None => ConfigFile::Default("gunicorn.conf.py".into()),
-        }));
+    if kind == Kind::Uvicorn {
+        return Ok(None);
     }
-    Ok(None)
+    if let Some(why) = &gaps.opaque {
+        return Ok(Some(Err(why.clone())));
+    }
+    let cli = options::scan(kind, &argv[start..])?;
+    if let Some(o) = cli.last_opt("config") {
+        if let Some(why) = gaps.words.get(&(o.word + start)) {
+            return Ok(Some(Err(format!(
+                "the config file is `{}`: {why}",
+                o.value.as_deref().unwrap_or("")
+            ))));
+        }
+        return Ok(Some(Ok(named(o.value.as_deref().unwrap_or("")))));
+    }
+    if let Some(why) = &gaps.environment {
+        return Ok(Some(Err(format!(
+            "`GUNICORN_CMD_ARGS` may name one: {why}"
+        ))));
+    }
+    let from_env = match env_args(env) {
+        Ok(a) => a.map(|a| options::scan(kind, &a)).transpose()?,
+        Err(why) => return Ok(Some(Err(why))),
+    };
+    Ok(Some(Ok(
+        match from_env.as_ref().and_then(|e| e.last("config")) {
+            Some(c) => named(c),
+            None => ConfigFile::Default("gunicorn.conf.py".into()),
+        },
+    )))
 }
 
-/// `GUNICORN_CMD_ARGS`, split the way gunicorn splits it (`shlex.split`).
-fn env_args(env: &BTreeMap<String, String>) -> Option<Vec<String>> {
-    env.get("GUNICORN_CMD_ARGS")
-        .map(|a| shlex::split(a).unwrap_or_default())
+/// `-c VALUE`: `python:MODULE`, `file:PATH` or `PATH`.
+fn named(c: &str) -> ConfigFile {
+    match c.strip_prefix("python:") {
+        Some(m) => ConfigFile::Module(m.into()),
+        None => ConfigFile::Explicit(c.strip_prefix("file:").unwrap_or(c).into()),
+    }
+}
+
+/// `GUNICORN_CMD_ARGS`, split the way gunicorn splits it (`shlex.split`); `Err` when it cannot
+/// be split (gunicorn then fails to start).
+fn env_args(env: &BTreeMap<String, String>) -> Result<Option<Vec<String>>, String> {
+    match env.get("GUNICORN_CMD_ARGS") {
+        None => Ok(None),
+        Some(a) => shlex::split(a).map(Some).ok_or_else(|| {
+            format!("`GUNICORN_CMD_ARGS={a}` has unbalanced quotes (gunicorn refuses to start)")
+        }),
+    }
 }
 
 /// The effective settings of a uvicorn or gunicorn command line. `config` is the text of the
@@ -186,11 +248,70 @@ pub fn parse(
     env: &BTreeMap<String, String>,
     ctx: Context,
 ) -> Result<Backend, CmdlineError> {
+    let config = config.map_or(ConfigText::Absent, ConfigText::Read);
+    parse_with_gaps(argv, config, env, ctx, &Gaps::default())
+}
+
+/// [`parse`] for a command line with [`Gaps`].
+pub fn parse_with_gaps(
+    argv: &[String],
+    config: ConfigText<'_>,
+    env: &BTreeMap<String, String>,
+    ctx: Context,
+    gaps: &Gaps,
+) -> Result<Backend, CmdlineError> {
     let (kind, start) = detect(argv)?;
     let mut env = env.clone();
     env.extend(env_assignments(argv));
     let cli = options::scan(kind, &argv[start..])?;
-    let mut b = Backend {
+    let words: BTreeMap<usize, String> = gaps
+        .words
+        .iter()
+        .filter_map(|(i, why)| Some((i.checked_sub(start)?, why.clone())))
+        .collect();
+    let mut b = empty(argv, &env, ctx);
+    match kind {
+        Kind::Uvicorn => {
+            let sources = uvicorn::Sources {
+                cli: &cli,
+                gaps: &words,
+                env: &env,
+                env_gap: gaps.environment.as_deref(),
+            };
+            uvicorn::apply(&mut b, &sources)?;
+        }
+        Kind::Gunicorn => {
+            let env_cli = match env_args(&env) {
+                Ok(a) => Ok(a.map(|a| options::scan(kind, &a)).transpose()?),
+                Err(why) => Err(why),
+            };
+            let conf = match config {
+                ConfigText::Absent => gunicorn::Conf::Absent,
+                ConfigText::Read(t) => gunicorn::Conf::Read(super::gunicorn_conf::parse(t)),
+                ConfigText::Unreadable(why) => gunicorn::Conf::Unreadable(why.to_string()),
+            };
+            let sources = gunicorn::Sources {
+                cli: &cli,
+                gaps: &words,
+                env_cli,
+                conf,
+                env: &env,
+                env_gap: gaps.environment.as_deref(),
+            };
+            gunicorn::apply(&mut b, &sources)?;
+        }
+    }
+    if let Some(why) = &gaps.opaque {
+        for k in Knob::ALL {
+            b.set_unknown(k, why.clone());
+        }
+    }
+    Ok(b)
+}
+
+/// A backend with nothing read yet.
+fn empty(argv: &[String], env: &BTreeMap<String, String>, ctx: Context) -> Backend {
+    Backend {
         name: ctx.name,
         source: ctx.source,
         server: Server::Uvicorn,
@@ -213,18 +334,21 @@ pub fn parse(
         working_directory: ctx.working_directory,
         run_as: ctx.run_as,
         unparsed: Vec::new(),
-    };
-    match kind {
-        Kind::Uvicorn => apply::uvicorn(&mut b, cli, &env)?,
-        Kind::Gunicorn => {
-            let env_cli = env_args(&env)
-                .map(|a| options::scan(kind, &a))
-                .transpose()?;
-            let conf = config.map(super::gunicorn_conf::parse);
-            apply::gunicorn(&mut b, cli, env_cli, conf, &env)?;
-        }
+        unknown: Vec::new(),
+        reload: false,
+        supervision: Default::default(),
     }
-    Ok(b)
+}
+
+fn number<T: std::str::FromStr>(option: &str, value: &str) -> Result<T, CmdlineError> {
+    value.trim().parse().map_err(|_| CmdlineError::BadNumber {
+        option: option.to_string(),
+        value: value.to_string(),
+    })
+}
+
+fn secs(n: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(n)
 }
 
 /// The server and its own arguments, for telling whether two command lines start the same
@@ -235,3 +359,5 @@ pub fn server_args(argv: &[String]) -> Option<(Kind, &[String])> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod unknown_tests;

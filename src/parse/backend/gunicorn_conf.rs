@@ -2,9 +2,16 @@
 //!
 //! gunicorn executes the file as Python and takes every module-level name that is a gunicorn
 //! setting (unknown names are ignored). We do not run Python: we read `name = literal` lines
-//! (ints, floats, strings, booleans, lists/tuples of strings) and keep everything else (computed
-//! values, `if` blocks, function definitions) as unparsed text, so a report can say what we could
-//! not see instead of guessing. Mapping settings onto a `Backend` is `cmdline`'s job.
+//! (ints, floats, strings, booleans, lists/tuples of strings). Whatever may set a name without
+//! a literal is kept as [`Value::Expr`], so that setting is unknown rather than defaulted:
+//! computed values, assignments inside `if`/`for`/`try`/`with` blocks, augmented and tuple
+//! assignments, `from m import name`. `from m import *` and `globals()`/`exec(` may set
+//! anything: they come out as a [`STAR`] setting. Function bodies only set local names and are
+//! skipped; other statements are kept as unparsed text. Mapping settings onto a `Backend` is
+//! `cmdline`'s job.
+
+/// The pseudo-name of a statement that may set any name (`from m import *`, `exec(…)`).
+pub const STAR: &str = "*";
 
 /// A literal value on the right of `name = …`.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,10 +51,14 @@ impl GunicornConf {
     }
 }
 
-/// Parses the text of a gunicorn config file. Never fails: what it cannot read is `unparsed`.
+/// Parses the text of a gunicorn config file. Never fails: what it cannot read is `unparsed`
+/// or an [`Value::Expr`].
 pub fn parse(text: &str) -> GunicornConf {
     let mut conf = GunicornConf::default();
     let lines: Vec<&str> = text.lines().collect();
+    // The module-level compound statement whose body we are in: its line, its header, and
+    // whether names assigned in it are module-level (not inside `def`/`class`).
+    let mut block: Option<(u32, String, bool)> = None;
     let mut i = 0;
     while i < lines.len() {
         let start = i;
@@ -63,37 +74,148 @@ pub fn parse(text: &str) -> GunicornConf {
         }
         i += 1;
         let line = (start + 1) as u32;
-        let raw = lines[start];
-        if stmt.trim().is_empty() || raw.starts_with([' ', '\t']) {
-            // Blank, comment, or the body of a block whose header is already recorded.
+        if stmt.trim().is_empty() {
             continue;
         }
+        let indented = lines[start].starts_with([' ', '\t']);
         let stmt = stmt.trim();
-        if stmt.starts_with("import ") || stmt.starts_with("from ") || stmt == "pass" {
+        if indented {
+            if let Some((at, header, true)) = &block {
+                conditional(&mut conf, stmt, line, *at, header);
+            }
             continue;
         }
-        match split_assignment(stmt) {
-            Some((name, rhs)) => conf.settings.push(Setting {
-                name: name.to_string(),
-                value: parse_value(rhs),
-                line,
-            }),
-            None => conf.unparsed.push(format!("line {line}: {stmt}")),
+        if stmt.ends_with(':') || is_compound(stmt) {
+            let module_level = !["def ", "async def ", "class ", "@"]
+                .iter()
+                .any(|k| stmt.starts_with(k));
+            block = Some((line, stmt.to_string(), module_level));
+            conf.unparsed.push(format!("line {line}: {stmt}"));
+            continue;
         }
+        block = None;
+        statement(&mut conf, stmt, line);
     }
     conf
 }
 
-/// `name = rhs` with a plain identifier on the left (not `==`, `+=`, `a.b =`, `a[0] =`).
-fn split_assignment(stmt: &str) -> Option<(&str, &str)> {
+/// `if x: a = 1` on one line.
+fn is_compound(stmt: &str) -> bool {
+    [
+        "if ", "for ", "while ", "with ", "try", "else", "elif ", "except", "finally",
+    ]
+    .iter()
+    .any(|k| stmt.starts_with(k))
+        && strip_comment(stmt).contains(':')
+}
+
+/// A module-level simple statement.
+fn statement(conf: &mut GunicornConf, stmt: &str, line: u32) {
+    let star = |conf: &mut GunicornConf| {
+        conf.settings.push(Setting {
+            name: STAR.into(),
+            value: Value::Expr(stmt.to_string()),
+            line,
+        })
+    };
+    if stmt.starts_with("import ") || stmt == "pass" {
+        return;
+    }
+    if let Some(names) = stmt
+        .strip_prefix("from ")
+        .and_then(|r| r.split_once(" import "))
+    {
+        let names = names.1.trim().trim_start_matches('(').trim_end_matches(')');
+        if names.trim() == "*" {
+            return star(conf);
+        }
+        for n in names.split(',') {
+            let n = n.split(" as ").last().unwrap_or(n).trim();
+            conf.settings.push(Setting {
+                name: n.to_string(),
+                value: Value::Expr(stmt.to_string()),
+                line,
+            });
+        }
+        return;
+    }
+    if ["globals()", "exec(", "locals()", "vars()", "setattr("]
+        .iter()
+        .any(|k| stmt.contains(k))
+    {
+        return star(conf);
+    }
+    match split_assignment(stmt) {
+        Some((names, rhs)) if names.len() == 1 => conf.settings.push(Setting {
+            name: names[0].to_string(),
+            value: parse_value(rhs),
+            line,
+        }),
+        // `a, b = …`, `a += …`, `a = b = …`: set, but not to a literal we read.
+        Some((names, _)) => conf.settings.extend(names.into_iter().map(|n| Setting {
+            name: n.to_string(),
+            value: Value::Expr(stmt.to_string()),
+            line,
+        })),
+        None => conf.unparsed.push(format!("line {line}: {stmt}")),
+    }
+}
+
+/// An assignment inside a module-level `if`/`for`/`try`/`with`: the name may or may not be set.
+fn conditional(conf: &mut GunicornConf, stmt: &str, line: u32, at: u32, header: &str) {
+    if let Some((names, _)) = split_assignment(stmt) {
+        conf.settings.extend(names.into_iter().map(|n| Setting {
+            name: n.to_string(),
+            value: Value::Expr(format!(
+                "{stmt} (line {line}, inside `{header}` at line {at})"
+            )),
+            line,
+        }));
+    }
+}
+
+/// The names an assignment sets and its right-hand side: `name = rhs`, `a, b = rhs`,
+/// `a = b = rhs`, `name += rhs` (not `==`, `a.b =`, `a[0] =`).
+fn split_assignment(stmt: &str) -> Option<(Vec<&str>, &str)> {
+    let ident = |n: &str| {
+        !n.is_empty()
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !n.starts_with(|c: char| c.is_ascii_digit())
+    };
     let eq = stmt.find('=')?;
-    let (name, rest) = (stmt[..eq].trim(), &stmt[eq + 1..]);
-    if rest.starts_with('=') || name.is_empty() {
+    let (lhs, rest) = (&stmt[..eq], &stmt[eq + 1..]);
+    if rest.starts_with('=') || lhs.ends_with(['!', '<', '>']) {
         return None;
     }
-    let ident = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    ident.then_some((name, rest.trim()))
+    // `name += rhs` and friends.
+    let augmented = lhs
+        .trim_end()
+        .strip_suffix(['+', '-', '*', '/', '%', '|', '&', '^']);
+    let lhs = augmented
+        .unwrap_or(lhs)
+        .trim()
+        .trim_end_matches(['*', '/', '<', '>']);
+    let names: Vec<&str> = lhs
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() || !names.iter().all(|n| ident(n)) {
+        return None;
+    }
+    let rhs = rest.trim();
+    // `a = b = 1`: chained targets.
+    let mut names = names;
+    if augmented.is_none()
+        && let Some((more, _)) = split_assignment(rhs)
+    {
+        names.extend(more);
+        return Some((names, ""));
+    }
+    if augmented.is_some() || names.len() > 1 {
+        return Some((names, ""));
+    }
+    Some((names, rhs))
 }
 
 /// The line without a `#` comment (a `#` inside a string literal is kept).
@@ -243,116 +365,4 @@ fn split_commas(s: &str) -> Vec<&str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values() {
-        let cases: &[(&str, Value)] = &[
-            ("workers = 4", Value::Int(4)),
-            ("umask = 0o007", Value::Int(7)),
-            ("keepalive = 75  # nginx uses 60", Value::Int(75)),
-            ("timeout = 2.5", Value::Float(2.5)),
-            (
-                "worker_class = 'uvicorn.workers.UvicornWorker'",
-                Value::Str("uvicorn.workers.UvicornWorker".into()),
-            ),
-            (
-                "bind = \"unix:/run/app.sock\"",
-                Value::Str("unix:/run/app.sock".into()),
-            ),
-            ("preload_app = True", Value::Bool(true)),
-            (
-                "bind = [\"unix:/run/app.sock\", '127.0.0.1:8000']",
-                Value::List(vec!["unix:/run/app.sock".into(), "127.0.0.1:8000".into()]),
-            ),
-            (
-                "bind = ('0.0.0.0:80',)",
-                Value::List(vec!["0.0.0.0:80".into()]),
-            ),
-            (
-                "workers = multiprocessing.cpu_count() * 2 + 1",
-                Value::Expr("multiprocessing.cpu_count() * 2 + 1".into()),
-            ),
-            (
-                "bind = os.environ.get('BIND', '0.0.0.0:80')",
-                Value::Expr("os.environ.get('BIND', '0.0.0.0:80')".into()),
-            ),
-            ("x = '#not a comment'", Value::Str("#not a comment".into())),
-        ];
-        for (text, want) in cases {
-            let conf = parse(text);
-            assert_eq!(conf.settings.len(), 1, "{text}");
-            assert_eq!(&conf.settings[0].value, want, "{text}");
-        }
-    }
-
-    #[test]
-    fn whole_file() {
-        let text = r#"# gunicorn.conf.py
-import multiprocessing
-import os
-
-bind = [
-    "unix:/run/app/app.sock",  # for nginx
-    "127.0.0.1:8001",
-]
-workers = multiprocessing.cpu_count() * 2 + 1
-worker_class = "uvicorn.workers.UvicornWorker"
-keepalive = 65
-
-if os.environ.get("DEBUG"):
-    loglevel = "debug"
-
-def on_starting(server):
-    pass
-timeout = 120
-"#;
-        let conf = parse(text);
-        let names: Vec<_> = conf
-            .settings
-            .iter()
-            .map(|s| (s.name.as_str(), s.line))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                ("bind", 5),
-                ("workers", 9),
-                ("worker_class", 10),
-                ("keepalive", 11),
-                ("timeout", 18)
-            ]
-        );
-        assert_eq!(
-            conf.get("bind").map(|s| &s.value),
-            Some(&Value::List(vec![
-                "unix:/run/app/app.sock".into(),
-                "127.0.0.1:8001".into()
-            ]))
-        );
-        assert_eq!(
-            conf.unparsed,
-            [
-                "line 13: if os.environ.get(\"DEBUG\"):",
-                "line 16: def on_starting(server):"
-            ]
-        );
-    }
-
-    #[test]
-    fn not_assignments() {
-        let conf = parse("a == 1\nraw_env += ['X=1']\nb.c = 2\n");
-        assert!(conf.settings.is_empty());
-        assert_eq!(conf.unparsed.len(), 3);
-    }
-
-    #[test]
-    fn ints() {
-        assert_eq!(parse_int("0x1F"), Some(31));
-        assert_eq!(parse_int("1_000"), Some(1000));
-        assert_eq!(parse_int("010"), None);
-        assert_eq!(parse_int("0"), Some(0));
-        assert_eq!(parse_int("abc"), None);
-    }
-}
+mod tests;

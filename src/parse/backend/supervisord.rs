@@ -27,6 +27,10 @@ pub struct Program {
     pub environment: BTreeMap<String, String>,
     /// The program's own `umask=`, if any (otherwise it inherits supervisord's).
     pub umask: Option<u32>,
+    /// `autorestart=` as written, with its line (supervisord's default is `unexpected`).
+    pub autorestart: Option<(String, u32)>,
+    /// `stopwaitsecs=`: how long supervisord waits after the stop signal before SIGKILL.
+    pub stopwaitsecs: Option<u64>,
 }
 
 /// A parsed supervisord file.
@@ -122,7 +126,17 @@ fn programs(
             }
             None => None,
         };
+        let stopwaitsecs = match get("stopwaitsecs") {
+            Some((_, v, l)) => Some(
+                v.trim()
+                    .parse()
+                    .map_err(|_| format!("line {l}: stopwaitsecs `{v}` is not a number"))?,
+            ),
+            None => None,
+        };
         out.push(Program {
+            autorestart: get("autorestart").map(|(_, v, l)| (v.trim().to_string(), *l)),
+            stopwaitsecs,
             program: name.into(),
             process_name: at("process_name")?.unwrap_or_else(|| name.into()),
             line: *line,

@@ -7,8 +7,9 @@
 //! - list settings (`ExecStart=`, `Environment=`, `RuntimeDirectory=`…) accumulate across files,
 //!   and an empty assignment resets the list;
 //! - `ExecStart=` words are split with quotes and C escapes, then `${VAR}` is replaced inside a
-//!   word and a lone `$VAR` word is split on whitespace, using `Environment=` (not the
-//!   `EnvironmentFile=`s, which we only record).
+//!   word and a lone `$VAR` word is split on whitespace ([`ExecStart::words`], given the
+//!   environment: `Environment=` and the `EnvironmentFile=`s, which `gather` reads). A variable
+//!   that is not defined there is unknown, not empty: it may come from where we cannot see.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,9 +37,36 @@ pub struct ExecStart {
     pub line: u32,
     /// The prefixes (`-`, `@`, `:`, `+`, `!`, `!!`) as given.
     pub prefixes: String,
-    /// The words after splitting and `$VAR` substitution; with `@`, the second word (the
-    /// `argv[0]` override) is dropped, so `argv[0]` is the executable.
-    pub argv: Vec<String>,
+    /// The command after the prefixes, specifiers replaced, not yet split.
+    pub command: String,
+}
+
+impl ExecStart {
+    /// The words systemd runs, given the service's environment: split, `$VAR`s substituted
+    /// (not with the `:` prefix); with `@`, the second word (the `argv[0]` override) is
+    /// dropped, so `argv[0]` is the executable.
+    pub fn words(&self, env: &BTreeMap<String, String>) -> Result<Words, String> {
+        let mut w = split_words(&self.command, env, !self.prefixes.contains(':'))?;
+        if self.prefixes.contains('@') && w.argv.len() > 1 {
+            w.argv.remove(1);
+            // Indices after the removed word move down by one.
+            w.unknown = std::mem::take(&mut w.unknown)
+                .into_iter()
+                .filter(|(i, _)| *i != 1)
+                .map(|(i, why)| (if i > 1 { i - 1 } else { i }, why))
+                .collect();
+        }
+        Ok(w)
+    }
+}
+
+/// An `EnvironmentFile=` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentFile {
+    /// The path (or glob) as written, without the `-`.
+    pub path: String,
+    /// `-`: a missing file is not an error.
+    pub optional: bool,
 }
 
 /// The `[Service]` settings of a unit with its drop-ins applied.
@@ -54,9 +82,16 @@ pub struct Service {
     pub working_directory: Option<PathBuf>,
     /// `WorkingDirectory=-…`: a missing directory is not an error.
     pub working_directory_optional: bool,
+    /// `Environment=` assignments.
     pub environment: BTreeMap<String, String>,
-    /// `EnvironmentFile=` paths, recorded but not read (a leading `-` is dropped).
-    pub environment_files: Vec<String>,
+    /// `EnvironmentFile=` entries, in order (their variables override `Environment=`'s).
+    pub environment_files: Vec<EnvironmentFile>,
+    /// `Restart=` and its line (systemd's default is `no`).
+    pub restart: Option<(String, u32)>,
+    /// `PrivateTmp=`: the service sees its own `/tmp` and `/var/tmp`.
+    pub private_tmp: bool,
+    /// `TimeoutStopSec=` (or `TimeoutSec=`): `Some(None)` is `infinity`.
+    pub timeout_stop: Option<Option<std::time::Duration>>,
     /// Values we could not read, as `line N: message`.
     pub errors: Vec<String>,
 }
@@ -138,14 +173,26 @@ pub fn service(files: &[UnitFile], unit_name: &str) -> Service {
                 }
                 "Environment" if v.is_empty() => s.environment.clear(),
                 "Environment" => match split_words(&spec(v), &BTreeMap::new(), false) {
-                    Ok(words) => s.environment.extend(words.into_iter().filter_map(|w| {
+                    Ok(words) => s.environment.extend(words.argv.into_iter().filter_map(|w| {
                         w.split_once('=')
                             .map(|(k, v)| (k.to_string(), v.to_string()))
                     })),
                     Err(e) => s.errors.push(err(e)),
                 },
                 "EnvironmentFile" if v.is_empty() => s.environment_files.clear(),
-                "EnvironmentFile" => s.environment_files.push(spec(v.trim_start_matches('-'))),
+                "EnvironmentFile" => s.environment_files.push(EnvironmentFile {
+                    path: spec(v.trim_start_matches('-')),
+                    optional: v.starts_with('-'),
+                }),
+                "Restart" => s.restart = Some((v.to_string(), a.line)),
+                "PrivateTmp" => match values::boolean(v) {
+                    Some(on) => s.private_tmp = on,
+                    None => s.errors.push(err("not a boolean".into())),
+                },
+                "TimeoutStopSec" | "TimeoutSec" => match values::timespan(v) {
+                    Some(t) => s.timeout_stop = Some(t),
+                    None => s.errors.push(err("not a time span".into())),
+                },
                 _ => {}
             }
         }
@@ -153,18 +200,14 @@ pub fn service(files: &[UnitFile], unit_name: &str) -> Service {
     for (file, line, value) in exec {
         let prefix_len = value.find(|c| !"-@:+!|".contains(c)).unwrap_or(value.len());
         let (prefixes, cmd) = value.split_at(prefix_len);
-        match split_words(cmd, &s.environment, !prefixes.contains(':')) {
-            Ok(mut argv) => {
-                if prefixes.contains('@') && argv.len() > 1 {
-                    argv.remove(1);
-                }
-                s.exec_start.push(ExecStart {
-                    file,
-                    line,
-                    prefixes: prefixes.into(),
-                    argv,
-                });
-            }
+        // Quotes and escapes do not depend on the environment: report them here.
+        match split_words(cmd, &BTreeMap::new(), false) {
+            Ok(_) => s.exec_start.push(ExecStart {
+                file,
+                line,
+                prefixes: prefixes.into(),
+                command: cmd.into(),
+            }),
             Err(e) => s
                 .errors
                 .push(format!("line {line}: ExecStart={value}: {e}")),
@@ -201,104 +244,11 @@ fn specifiers(v: &str, unit: &str) -> String {
     out
 }
 
-/// systemd's word splitting for command lines and `Environment=`: whitespace separates words,
-/// `"…"` and `'…'` quote, C escapes are decoded; with `expand`, `${VAR}` and lone `$VAR` words
-/// are substituted (`$$` is a literal `$`).
-pub fn split_words(
-    s: &str,
-    env: &BTreeMap<String, String>,
-    expand: bool,
-) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        if chars.peek().is_none() {
-            break;
-        }
-        let mut word = String::new();
-        let mut quote: Option<char> = None;
-        let mut had_quote = false;
-        while let Some(c) = chars.next() {
-            match (quote, c) {
-                (None, c) if c.is_whitespace() => break,
-                (None, '"' | '\'') => (quote, had_quote) = (Some(c), true),
-                (Some(q), c) if c == q => quote = None,
-                (_, '\\') => word.push(unescape(&mut chars)?),
-                (_, c) => word.push(c),
-            }
-        }
-        if quote.is_some() {
-            return Err("unterminated quote".into());
-        }
-        if !expand {
-            words.push(word);
-        } else if let Some(name) = lone_var(&word).filter(|_| !had_quote) {
-            words.extend(
-                env.get(name)
-                    .into_iter()
-                    .flat_map(|v| v.split_whitespace().map(String::from)),
-            );
-        } else {
-            words.push(expand_braces(&word, env));
-        }
-    }
-    Ok(words)
-}
+mod values;
+mod words;
 
-fn unescape(chars: &mut std::iter::Peekable<std::str::Chars>) -> Result<char, String> {
-    let c = chars.next().ok_or("trailing backslash")?;
-    Ok(match c {
-        'a' => '\x07',
-        'b' => '\x08',
-        'f' => '\x0c',
-        'n' => '\n',
-        'r' => '\r',
-        't' => '\t',
-        'v' => '\x0b',
-        's' => ' ',
-        'x' => {
-            let hex: String = chars.take(2).collect();
-            u8::from_str_radix(&hex, 16).map_err(|_| format!("bad escape \\x{hex}"))? as char
-        }
-        d @ '0'..='7' => {
-            let rest: String = [chars.next(), chars.next()].into_iter().flatten().collect();
-            u8::from_str_radix(&format!("{d}{rest}"), 8).map_err(|_| "bad octal escape")? as char
-        }
-        other => other,
-    })
-}
-
-/// `$NAME` as a whole word.
-fn lone_var(word: &str) -> Option<&str> {
-    let name = word.strip_prefix('$')?;
-    let ok = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    ok.then_some(name)
-}
-
-/// Replaces `${NAME}` (unset: empty) and `$$` inside a word.
-fn expand_braces(word: &str, env: &BTreeMap<String, String>) -> String {
-    let mut out = String::new();
-    let mut rest = word;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(a) = after.strip_prefix('$') {
-            out.push('$');
-            rest = a;
-        } else if let Some((name, a)) = after.strip_prefix('{').and_then(|a| a.split_once('}')) {
-            out.push_str(env.get(name).map_or("", String::as_str));
-            rest = a;
-        } else {
-            out.push('$');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out
-}
+pub use values::parse_environment_file;
+pub use words::{Words, split_words};
 
 #[cfg(test)]
 mod tests;

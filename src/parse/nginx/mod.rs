@@ -6,11 +6,13 @@
 
 mod crossplane;
 mod lexer;
+mod offsets;
 mod parser;
 
 use std::path::PathBuf;
 
 pub use crossplane::to_crossplane_json;
+pub use offsets::ByteOffsets;
 pub use parser::parse;
 
 /// One directive, as nginx reads it.

@@ -16,6 +16,18 @@ pub const MAX_DEPTH: usize = 200;
 
 /// Parses one file's text into its directives. `include` is not resolved here.
 pub fn parse(text: &str) -> Result<Vec<Directive>, SyntaxError> {
+    // nginx has no notion of a byte order mark: its three bytes become part of the first
+    // word, and `\u{feff}events` is an unknown directive. Say so here rather than accept a file
+    // nginx refuses.
+    if text.starts_with('\u{feff}') {
+        return Err(SyntaxError {
+            line: 1,
+            col: 1,
+            message: "byte order mark (U+FEFF) at the start of the file: nginx reads it as part \
+                      of the first directive's name (unknown directive); save the file without it"
+                .into(),
+        });
+    }
     let mut lx = Lexer::new(text);
     // Each open block: the directive that opened it, and the siblings read before it.
     let mut stack: Vec<(Directive, Vec<Directive>)> = Vec::new();
@@ -247,6 +259,11 @@ mod tests {
             (
                 "content_by_lua_block { a() ",
                 "1:28: unexpected end of file, expecting \"}\"",
+            ),
+            (
+                "\u{feff}events {}",
+                "1:1: byte order mark (U+FEFF) at the start of the file: nginx reads it as part \
+                 of the first directive's name (unknown directive); save the file without it",
             ),
         ];
         for (text, want) in cases {

@@ -39,6 +39,9 @@ pub enum Ready {
     /// The stderr log contains this text and the TCP port accepts (for TLS backends, which
     /// the plain client cannot talk to).
     LogLine(String),
+    /// The log contains this text, whatever the port does (for backends that do not listen
+    /// on 127.0.0.1, e.g. `--host ::`).
+    LogOnly(String),
 }
 
 /// Builds and starts an [`App`].
@@ -263,6 +266,7 @@ impl AppBuilder {
                 };
                 listening && app.log_text().contains(text.as_str())
             }
+            Ready::LogOnly(text) => app.log_text().contains(text.as_str()),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod http;
 pub mod load;
 pub mod nginx;
 pub mod ns;
+pub mod oracle;
 pub mod proc;
 
 use std::path::{Path, PathBuf};

@@ -4,6 +4,9 @@
 //! The access log uses a format that records `$upstream_status` and `$upstream_addr`, because a
 //! retried failure (GET after a keep-alive reset, `[::1]` then `127.0.0.1`) ends 200 for the
 //! client and only shows as `"502, 200"` there.
+//!
+//! Before starting, each configuration goes through `oracle::agree`: `reflex parse` must agree
+//! with crossplane and with `nginx -T` on it (once per distinct configuration).
 
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
@@ -179,6 +182,8 @@ http {{
         for attempt in 1..=PORT_ATTEMPTS {
             let port = free_port();
             std::fs::write(self.dir.join("nginx.conf"), self.config(port)).expect("write conf");
+            // Every configuration a test runs must parse as crossplane and nginx parse it.
+            super::oracle::agree(&self.dir.join("nginx.conf"));
             let _ = std::fs::remove_file(self.dir.join("nginx.pid"));
             match self.try_start(port) {
                 Ok(n) => return n,

@@ -2,14 +2,23 @@
 //! while a backend listens on another. Every request through it fails: `connect() failed
 //! (111: Connection refused)` for TCP, `(2: No such file or directory)` or `(111)` for unix
 //! sockets, and the client gets 502.
+//!
+//! This includes the address-family case: a one-process uvicorn started with `--host ::` listens
+//! on IPv6 only, so `proxy_pass http://127.0.0.1:P` is refused (see `matching`).
+//!
+//! A backend whose address is unknown (an undefined `${PORT}`, a computed `bind` in a gunicorn
+//! config file, an inherited fd) might be the one listening: then nothing is claimed.
 
 use std::collections::BTreeSet;
 
 use crate::diagnose::check::edit::replace_in_directive;
-use crate::diagnose::check::matching::{Endpoint, any_fd_bind, endpoints, served_by};
-use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::check::matching::{
+    Endpoint, bind_serves_for, endpoints, maybe_served_by, nginx_address, served_by, sockets,
+};
+use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
-use crate::model::backend::Bind;
+use crate::model::backend::{Backend, Bind, Knob};
+use crate::model::nginx::TargetRef;
 
 use super::describe;
 
@@ -22,94 +31,154 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn check(input: &CheckInput<'_>) -> Vec<Finding> {
-    // Without backends there is nothing to compare with; an fd-inherited listener's address
-    // is unknown, so a mismatch cannot be claimed either.
-    if input.backends.is_empty() || any_fd_bind(input.backends) {
+fn check(input: &CheckInput<'_>, notes: &mut Notes) -> Vec<Finding> {
+    // Without backends there is nothing to compare with.
+    if input.backends.is_empty() {
         return Vec::new();
     }
     let targets = input.nginx.targets();
-    let unserved: Vec<_> = targets
+    let mut unserved = Vec::new();
+    for t in &targets {
+        if is_unserved(t, input, notes) {
+            unserved.push(t);
+        }
+    }
+    let spare = spare_addresses(input, &targets);
+    // Rewriting nginx to match the backends is only safe when every backend was fully read.
+    let understood = input.backends.iter().all(Backend::fully_understood);
+    unserved
         .iter()
-        .filter(|t| match endpoints(&t.addr, input.host) {
-            // Only addresses on this host can be judged against this host's backends.
-            Ok(eps) => {
-                eps.iter().all(is_local)
-                    && eps
-                        .iter()
-                        .all(|ep| served_by(ep, input.backends, input.host).is_empty())
-                    && !eps.iter().any(|ep| something_listens(ep, input))
+        .map(|t| finding(input, t, &spare, unserved.len(), understood))
+        .collect()
+}
+
+/// Whether `t` is a local address that no backend serves and none may serve.
+fn is_unserved(t: &TargetRef<'_, '_>, input: &CheckInput<'_>, notes: &mut Notes) -> bool {
+    let eps = match endpoints(&t.addr, input.host) {
+        Ok(eps) => eps,
+        Err(why) => {
+            if input.host.offline {
+                notes.skipped(RULE.kind, &t.raw, why);
             }
-            Err(_) => false,
-        })
+            return false;
+        }
+    };
+    // Only addresses on this host can be judged against this host's backends.
+    if !eps.iter().all(is_local) {
+        return false;
+    }
+    if eps
+        .iter()
+        .any(|ep| !served_by(ep, input.backends, input.host).is_empty())
+    {
+        return false;
+    }
+    let maybe: Vec<&Backend> = eps
+        .iter()
+        .flat_map(|ep| maybe_served_by(ep, input.backends, input.host))
         .collect();
-    // Backend addresses nginx never reaches: where the unserved targets should point instead.
-    let mut spare: BTreeSet<(String, String)> = BTreeSet::new();
+    if let Some(b) = maybe.first() {
+        let why = match b.unknown(Knob::Bind) {
+            Some(u) => format!("{}'s listen address is unknown ({})", describe(b), u.why),
+            None => format!("how {} binds is unknown here", describe(b)),
+        };
+        notes.skipped(RULE.kind, &t.raw, why);
+        return false;
+    }
+    !eps.iter().any(|ep| something_listens(ep, input))
+}
+
+/// Backend addresses nginx never reaches: where the unserved targets should point instead.
+fn spare_addresses(
+    input: &CheckInput<'_>,
+    targets: &[TargetRef<'_, '_>],
+) -> BTreeSet<(String, String)> {
+    let mut spare = BTreeSet::new();
     for b in input.backends {
         for bind in &b.binds {
             let reached = targets.iter().any(|t| {
                 endpoints(&t.addr, input.host)
                     .unwrap_or_default()
                     .iter()
-                    .any(|ep| {
-                        crate::diagnose::check::matching::bind_serves(
-                            bind,
-                            b.working_directory.as_deref(),
-                            ep,
-                            input.host,
-                        )
-                    })
+                    .any(|ep| bind_serves_for(b, bind, ep, input.host) != Some(false))
             });
-            if !reached && let Some(addr) = nginx_address(bind, b.working_directory.as_deref()) {
+            if !reached && let Some(addr) = nginx_address(b, bind, input.host) {
                 spare.insert((addr, describe(b)));
             }
         }
     }
-    let mut out = Vec::new();
-    for t in &unserved {
-        let mut evidence = vec![format!(
-            "nginx connects to {} ({})",
-            t.raw,
-            input.where_(t.at)
-        )];
-        for b in input.backends {
-            let binds: Vec<String> = b.binds.iter().map(Bind::to_string).collect();
-            evidence.push(format!("{} listens on {}", describe(b), binds.join(", ")));
-        }
-        let fix = match (spare.len(), unserved.len()) {
-            (1, 1) => {
-                let (new, who) = spare.iter().next().cloned().unwrap_or_default();
-                let old = &t.raw;
-                match replace_in_directive(input.tree, t.at, old, &new) {
-                    Some(edit) => Fix::edits(
-                        format!(
-                            "Point nginx at {new}, where {who} listens (or start the backend on {old})."
-                        ),
-                        vec![edit],
-                        true,
-                    ),
-                    None => Fix::instruction(format!("Point nginx at {new}, where {who} listens.")),
-                }
-            }
-            _ => Fix::instruction(format!(
-                "Make nginx and the backend agree on one address: change {} here, or start the backend on it.",
-                t.raw
-            )),
-        };
-        out.push(Finding {
-            kind: RULE.kind,
-            severity: RULE.severity,
-            message: format!(
-                "nginx proxies to {} but no known backend listens there: every request through it gets 502",
-                t.raw
-            ),
-            location: Some(input.position(t.at)),
-            upstream: Some(t.group()),
-            evidence,
-            fix,
-        });
+    spare
+}
+
+fn finding(
+    input: &CheckInput<'_>,
+    t: &TargetRef<'_, '_>,
+    spare: &BTreeSet<(String, String)>,
+    unserved: usize,
+    understood: bool,
+) -> Finding {
+    let mut evidence = vec![format!(
+        "nginx connects to {} ({})",
+        t.raw,
+        input.where_(t.at)
+    )];
+    for b in input.backends {
+        evidence.push(listens(b, input));
     }
-    out
+    let fix = match (spare.len(), unserved) {
+        (1, 1) => {
+            let (new, who) = spare.iter().next().cloned().unwrap_or_default();
+            let old = &t.raw;
+            let summary = format!(
+                "Point nginx at {new}, where {who} listens (or start the backend on {old})."
+            );
+            match replace_in_directive(input.tree, t.at, old, &new) {
+                Some(edit) => Fix::edits(summary, vec![edit], understood),
+                None => Fix::instruction(summary),
+            }
+        }
+        _ => Fix::instruction(format!(
+            "Make nginx and the backend agree on one address: change {} here, or start the backend on it.",
+            t.raw
+        )),
+    };
+    Finding {
+        kind: RULE.kind,
+        severity: RULE.severity,
+        message: format!(
+            "nginx proxies to {} but no known backend listens there: every request through it gets 502",
+            t.raw
+        ),
+        location: Some(input.position(t.at)),
+        upstream: Some(t.group()),
+        evidence,
+        fix,
+    }
+}
+
+/// "uvicorn `x` listens on [::]:8000 (IPv6 only: …)".
+fn listens(b: &Backend, input: &CheckInput<'_>) -> String {
+    if b.binds.is_empty() {
+        return format!("{} has no listen address (an empty bind list)", describe(b));
+    }
+    let binds: Vec<String> = b.binds.iter().map(|x| describe_bind(b, x, input)).collect();
+    format!("{} listens on {}", describe(b), binds.join(", "))
+}
+
+fn describe_bind(b: &Backend, bind: &Bind, input: &CheckInput<'_>) -> String {
+    let Bind::Tcp { host, .. } = bind else {
+        return bind.to_string();
+    };
+    match sockets(b, host, input.host) {
+        Some(s) if s.len() == 1 && s[0].v6only => format!(
+            "{bind} (IPv6 only: one uvicorn process binds through asyncio, which sets IPV6_V6ONLY)"
+        ),
+        Some(s) if s.len() > 1 => {
+            let ips: Vec<String> = s.iter().map(|x| x.ip.to_string()).collect();
+            format!("{bind} ({})", ips.join(" and "))
+        }
+        _ => bind.to_string(),
+    }
 }
 
 /// Whether the endpoint is on this host: loopback, or a unix socket.
@@ -121,36 +190,26 @@ fn is_local(ep: &Endpoint) -> bool {
 }
 
 /// Whether some process (not a known backend) listens there, when that is known.
+/// `/proc/net/tcp6` does not show `IPV6_V6ONLY`, so a `[::]:P` listener only counts for IPv4
+/// when no known backend binds port P (a one-process uvicorn's `::` socket is IPv6-only).
 fn something_listens(ep: &Endpoint, input: &CheckInput<'_>) -> bool {
     let Some(l) = &input.host.listening else {
         return false;
     };
     match ep {
         Endpoint::Unix(p) => l.unix.contains(p),
-        Endpoint::Tcp(sa) => l
-            .tcp
-            .iter()
-            .any(|x| x.port() == sa.port() && (x.ip() == sa.ip() || x.ip().is_unspecified())),
-    }
-}
-
-/// The address nginx should use to reach `bind`.
-fn nginx_address(bind: &Bind, wd: Option<&std::path::Path>) -> Option<String> {
-    match bind {
-        Bind::Unix { path } => Some(format!(
-            "unix:{}",
-            crate::diagnose::check::matching::absolute(path, wd).display()
-        )),
-        Bind::Tcp { host, port } => {
-            let h = match host.as_str() {
-                "" | "0.0.0.0" | "::" | "[::]" | "localhost" => "127.0.0.1".to_string(),
-                h if h.contains(':') => {
-                    format!("[{}]", h.trim_start_matches('[').trim_end_matches(']'))
-                }
-                h => h.to_string(),
-            };
-            Some(format!("{h}:{port}"))
+        Endpoint::Tcp(sa) => {
+            let ours = input.backends.iter().any(|b| {
+                b.binds
+                    .iter()
+                    .any(|x| matches!(x, Bind::Tcp { port, .. } if *port == sa.port()))
+            });
+            l.tcp.iter().any(|x| {
+                x.port() == sa.port()
+                    && (x.ip() == sa.ip()
+                        || (x.ip().is_unspecified() && x.is_ipv4() == sa.is_ipv4())
+                        || (x.ip().is_unspecified() && x.is_ipv6() && !ours))
+            })
         }
-        Bind::Fd { .. } => None,
     }
 }

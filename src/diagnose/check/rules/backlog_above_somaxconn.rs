@@ -3,8 +3,9 @@
 //! than planned: 502 at once on unix sockets (`11: Resource temporarily unavailable`), 504 on
 //! TCP (SYNs dropped until `proxy_connect_timeout`).
 
-use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
+use crate::model::backend::Knob;
 
 use super::{backend_position, describe, with_flag};
 
@@ -17,14 +18,28 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn check(input: &CheckInput<'_>) -> Vec<Finding> {
+fn check(input: &CheckInput<'_>, notes: &mut Notes) -> Vec<Finding> {
     let Some(max) = input.host.somaxconn else {
+        if input.host.offline && !input.backends.is_empty() {
+            let why =
+                "net.core.somaxconn is a fact of the target machine (not read: --no-discover)";
+            notes.skipped(RULE.kind, "the listen backlogs", why);
+        }
         return Vec::new();
     };
+    for b in input.backends {
+        if let Some(u) = b.unknown(Knob::Backlog) {
+            notes.skipped(
+                RULE.kind,
+                describe(b),
+                format!("its backlog is unknown ({})", u.why),
+            );
+        }
+    }
     input
         .backends
         .iter()
-        .filter(|b| b.backlog > max)
+        .filter(|b| b.is_known(Knob::Backlog) && b.backlog > max)
         .map(|b| Finding {
             kind: RULE.kind,
             severity: RULE.severity,

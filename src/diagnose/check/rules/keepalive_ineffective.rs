@@ -2,11 +2,15 @@
 //! to it still speaks HTTP/1.0 or sends `Connection: close` (nginx's defaults). nginx then
 //! opens a new connection per request: the `keepalive` cache does nothing, and under load the
 //! churn exhausts ephemeral ports (TIME_WAIT) and adds connect latency.
+//!
+//! A WebSocket `map $http_upgrade $connection_upgrade` is evaluated: with `'' '';` plain
+//! requests send no `Connection` header and keep-alive works; with `'' close;` they close, and
+//! the fix is that map entry (replacing the header would break WebSockets).
 
 use crate::diagnose::check::edit::{append_to_block, replace_directive};
-use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Edit, Finding, Fix, Severity};
-use crate::model::nginx::Location;
+use crate::model::nginx::{Connection, Location};
 
 pub const RULE: Rule = Rule {
     kind: "upstream_keepalive_ineffective",
@@ -17,7 +21,7 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn check(input: &CheckInput<'_>) -> Vec<Finding> {
+fn check(input: &CheckInput<'_>, _notes: &mut Notes) -> Vec<Finding> {
     let mut out = Vec::new();
     for u in &input.nginx.upstreams {
         let Some(keepalive) = &u.keepalive else {
@@ -28,7 +32,6 @@ fn check(input: &CheckInput<'_>) -> Vec<Finding> {
                 continue;
             }
             let version = &loc.proxy.http_version;
-            let connection = loc.proxy.headers.get("connection").unwrap_or("close");
             let mut evidence = vec![format!(
                 "upstream `{}` has keepalive {} ({})",
                 u.name,
@@ -44,7 +47,7 @@ fn check(input: &CheckInput<'_>) -> Vec<Finding> {
                     .map(|d| input.where_(d))
                     .unwrap_or_else(|| "nginx's default".into())
             ));
-            evidence.push(format!("and sends `Connection: {connection}`"));
+            evidence.push(connection_evidence(input, loc));
             let (edits, auto) = edits(input, loc);
             out.push(Finding {
                 kind: RULE.kind,
@@ -67,8 +70,33 @@ fn check(input: &CheckInput<'_>) -> Vec<Finding> {
     out
 }
 
+/// What the location sends as `Connection` for plain requests, and why.
+fn connection_evidence(input: &CheckInput<'_>, loc: &Location<'_>) -> String {
+    match &loc.proxy.connection {
+        Connection::Fixed(v) => format!("and sends `Connection: {v}`"),
+        Connection::Mapped {
+            variable,
+            value,
+            map,
+        } => {
+            let at = input
+                .nginx
+                .maps
+                .get(*map)
+                .map(|m| input.where_(m.at))
+                .unwrap_or_default();
+            format!(
+                "and sends `Connection: {variable}`, which the map at {at} makes `{value}` for requests that are not upgrades"
+            )
+        }
+        Connection::Unknown(v) => {
+            format!("and sends `Connection: {v}`, a value reflex cannot evaluate")
+        }
+    }
+}
+
 /// The edits, and whether they are safe to apply unattended: not when a `Connection` header
-/// is already set to something else (a WebSocket `$connection_upgrade` map, say).
+/// is already set to something reflex cannot evaluate.
 fn edits(input: &CheckInput<'_>, loc: &Location<'_>) -> (Vec<Edit>, bool) {
     let mut edits = Vec::new();
     let mut auto = true;
@@ -84,7 +112,13 @@ fn edits(input: &CheckInput<'_>, loc: &Location<'_>) -> (Vec<Edit>, bool) {
         }
     }
     let headers = &loc.proxy.headers;
-    if headers.get("connection") != Some("") {
+    if let Connection::Mapped { map, .. } = &loc.proxy.connection {
+        // Clear the header for plain requests in the map itself: upgrades keep theirs.
+        match map_edit(input, *map) {
+            Some(e) => edits.push(e),
+            None => auto = false,
+        }
+    } else if headers.get("connection") != Some("") {
         if let Some((_, _, at)) = headers
             .entries
             .iter()
@@ -102,4 +136,13 @@ fn edits(input: &CheckInput<'_>, loc: &Location<'_>) -> (Vec<Edit>, bool) {
         }
     }
     (edits, auto)
+}
+
+/// `'' '';` in the map: its entry for an empty `$http_upgrade` replaced, or added.
+fn map_edit(input: &CheckInput<'_>, map: usize) -> Option<Edit> {
+    let m = input.nginx.maps.get(map)?;
+    match m.entries.iter().find(|(k, _, _)| k.is_empty()) {
+        Some((_, _, at)) => Some(replace_directive(*at, "'' '';")),
+        None => append_to_block(input.tree, m.at, &["'' '';".into()]),
+    }
 }

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use crate::diagnose::check::edit::{append_to_block, replace_directive};
 use crate::diagnose::check::matching::backends_for;
-use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
-use crate::model::backend::{Backend, Server};
+use crate::model::backend::{Backend, Knob, Server};
 use crate::model::nginx::format_time;
 
 use super::{describe, with_flag};
@@ -25,7 +25,7 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn check(input: &CheckInput<'_>) -> Vec<Finding> {
+fn check(input: &CheckInput<'_>, notes: &mut Notes) -> Vec<Finding> {
     let mut out = Vec::new();
     for u in &input.nginx.upstreams {
         if u.keepalive.is_none()
@@ -39,6 +39,20 @@ fn check(input: &CheckInput<'_>) -> Vec<Finding> {
         let mut backends: Vec<&Backend> = Vec::new();
         for s in &u.servers {
             for b in backends_for(&s.addr, input.backends, input.host) {
+                // Never compare against a default that may not apply.
+                if let Some(unknown) = [Knob::KeepAlive, Knob::WorkerClass]
+                    .iter()
+                    .find_map(|k| b.unknown(*k))
+                {
+                    let what = format!("upstream `{}` against {}", u.name, describe(b));
+                    let why = format!(
+                        "its {} is unknown ({})",
+                        unknown.knob.describe(),
+                        unknown.why
+                    );
+                    notes.skipped(RULE.kind, what, why);
+                    continue;
+                }
                 if b.supports_keepalive() && !backends.iter().any(|x| std::ptr::eq(*x, b)) {
                     backends.push(b);
                 }

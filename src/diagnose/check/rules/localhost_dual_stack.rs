@@ -7,8 +7,8 @@
 use std::net::IpAddr;
 
 use crate::diagnose::check::edit::replace_in_directive;
-use crate::diagnose::check::matching::{Endpoint, endpoints, served_by};
-use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::check::matching::{Endpoint, endpoints, maybe_served_by, served_by};
+use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
 use crate::model::nginx::Addr;
 
@@ -24,7 +24,7 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn check(input: &CheckInput<'_>) -> Vec<Finding> {
+fn check(input: &CheckInput<'_>, notes: &mut Notes) -> Vec<Finding> {
     let mut out = Vec::new();
     for t in input.nginx.targets() {
         let Addr::Host { host, port } = &t.addr else {
@@ -33,9 +33,27 @@ fn check(input: &CheckInput<'_>) -> Vec<Finding> {
         if host.parse::<IpAddr>().is_ok() {
             continue;
         }
-        let Ok(eps) = endpoints(&t.addr, input.host) else {
-            continue;
+        let eps = match endpoints(&t.addr, input.host) {
+            Ok(eps) => eps,
+            Err(why) => {
+                if input.host.offline {
+                    notes.skipped(RULE.kind, &t.raw, why);
+                }
+                continue;
+            }
         };
+        if let Some(b) = eps.iter().find_map(|ep| {
+            maybe_served_by(ep, input.backends, input.host)
+                .first()
+                .copied()
+        }) {
+            notes.skipped(
+                RULE.kind,
+                &t.raw,
+                format!("where {} listens is unknown", describe(b)),
+            );
+            continue;
+        }
         let (served, refused): (Vec<&Endpoint>, Vec<&Endpoint>) = eps
             .iter()
             .partition(|ep| !served_by(ep, input.backends, input.host).is_empty());

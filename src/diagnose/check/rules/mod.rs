@@ -1,14 +1,20 @@
 //! The rules, one per file. Each file exports `pub const RULE: Rule`.
 
 pub mod address_mismatch;
+pub mod backend_no_restart;
+pub mod backend_reload_in_production;
 pub mod backlog_above_somaxconn;
+pub mod graceful_timeout_below_read_timeout;
 pub mod keepalive_ineffective;
 pub mod keepalive_timeout_race;
 pub mod localhost_dual_stack;
 pub mod proxy_headers_missing;
 pub mod proxy_pass_dynamic;
+pub mod proxy_pass_no_resolver;
 pub mod scheme_mismatch;
+mod socket_prediction;
 pub mod unix_socket_not_accessible;
+pub mod unix_socket_private_tmp;
 pub mod upstream_all_servers_down;
 pub mod upstream_host_unresolvable;
 pub mod worker_timeout_below_read_timeout;

@@ -2,13 +2,17 @@
 //! the backend. nginx sends `Host: $proxy_host` (the upstream's name) by default, so the app
 //! builds URLs and redirects for the wrong host, `TrustedHostMiddleware` rejects requests, and
 //! without X-Forwarded-Proto `https` sites redirect to `http` (redirect loops).
+//!
+//! Only for locations that proxy to a backend we know (a uvicorn/gunicorn on this host): a
+//! remote target (S3, another company's API) usually needs `Host: $proxy_host`, and setting
+//! `Host $host` there would break it.
 
 use crate::diagnose::check::edit::append_to_block;
-use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
 use crate::model::nginx::Target;
 
-use super::group_of;
+use super::{backends_behind, group_of};
 
 pub const RULE: Rule = Rule {
     kind: "proxy_headers_missing",
@@ -26,13 +30,13 @@ const NEEDED: &[(&str, &str)] = &[
     ("X-Forwarded-Proto", "$scheme"),
 ];
 
-fn check(input: &CheckInput<'_>) -> Vec<Finding> {
+fn check(input: &CheckInput<'_>, _notes: &mut Notes) -> Vec<Finding> {
     let mut out = Vec::new();
     // Locations that share a level's header list share one finding.
     let mut seen: Vec<(usize, usize)> = Vec::new();
     for loc in &input.nginx.locations {
         let Some(pp) = &loc.proxy_pass else { continue };
-        if pp.target == Target::Variable {
+        if pp.target == Target::Variable || backends_behind(input, loc).is_empty() {
             continue;
         }
         let headers = &loc.proxy.headers;

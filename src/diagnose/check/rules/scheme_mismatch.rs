@@ -4,8 +4,9 @@
 //! Every request gets 502.
 
 use crate::diagnose::check::edit::replace_in_directive;
-use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
+use crate::model::backend::Knob;
 use crate::model::nginx::Scheme;
 
 use super::{backends_behind, describe, group_of};
@@ -19,11 +20,19 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn check(input: &CheckInput<'_>) -> Vec<Finding> {
+fn check(input: &CheckInput<'_>, notes: &mut Notes) -> Vec<Finding> {
     let mut out = Vec::new();
     for loc in &input.nginx.locations {
         let Some(pp) = &loc.proxy_pass else { continue };
-        let backends = backends_behind(input, loc);
+        let mut backends = backends_behind(input, loc);
+        backends.retain(|b| match b.unknown(Knob::Tls) {
+            Some(u) => {
+                let why = format!("whether it speaks TLS is unknown ({})", u.why);
+                notes.skipped(RULE.kind, describe(b), why);
+                false
+            }
+            None => true,
+        });
         let (bad, from, to): (Vec<_>, _, _) = match pp.scheme {
             Scheme::Https => (
                 backends.iter().filter(|b| !b.tls).collect(),

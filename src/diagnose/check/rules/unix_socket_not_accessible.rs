@@ -4,20 +4,18 @@
 //! Permission denied)` at `crit` and every request gets 502.
 //!
 //! Checked on the filesystem when the path exists. Otherwise predicted from the backend that
-//! will create it: uvicorn chmods a fresh socket to 0666, gunicorn creates it with
-//! `0777 & ~umask` (its own `--umask`, default 0) and chowns it to its user; systemd creates
-//! `RuntimeDirectory=` with `RuntimeDirectoryMode=` (default 0755) owned by `User=`/`Group=`.
+//! will create it (`socket_prediction`). Under `--no-discover` the filesystem and the user
+//! database are the target machine's: only the prediction runs, by user and group names.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::diagnose::check::matching::absolute;
-use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
-use crate::model::backend::{Backend, Bind, Server};
-use crate::model::host::{PathComponent, UserFacts};
+use crate::model::host::PathComponent;
 use crate::model::nginx::Addr;
 
 use super::describe;
+use super::socket_prediction::{Ids, predict};
 
 pub const RULE: Rule = Rule {
     kind: "unix_socket_not_accessible",
@@ -36,8 +34,9 @@ struct Worker {
     gids: Vec<u32>,
 }
 
-fn check(input: &CheckInput<'_>) -> Vec<Finding> {
-    let Some(worker) = worker(input) else {
+fn check(input: &CheckInput<'_>, notes: &mut Notes) -> Vec<Finding> {
+    let ids = Ids::new(input);
+    let Some(worker) = worker(input, &ids) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -49,25 +48,39 @@ fn check(input: &CheckInput<'_>) -> Vec<Finding> {
         }
         let (components, predicted) = match input.host.paths.get(path) {
             Some(f) if f.exists => (f.components.clone(), None),
-            _ => match predict(input, path) {
-                Some((c, b)) => (c, Some(b)),
-                None => continue,
-            },
+            _ => {
+                match predict(input, &ids, path) {
+                    Ok((c, b)) => (c, Some(b)),
+                    Err(why) => {
+                        if ids.offline() {
+                            notes.skipped(RULE.kind, path.display(), format!("the filesystem is the target machine's (--no-discover) and {why}"));
+                        }
+                        continue;
+                    }
+                }
+            }
         };
         let Some(problem) = first_denial(&components, &worker) else {
             continue;
         };
         let mut evidence = vec![format!(
-            "nginx workers run as {}:{} (uid {}, groups {}) ({})",
+            "nginx workers run as {}:{} ({}) ({})",
             worker.name,
             worker.group,
-            worker.uid,
-            worker
-                .gids
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
+            if ids.offline() {
+                "supplementary groups not looked up: --no-discover".to_string()
+            } else {
+                format!(
+                    "uid {}, groups {}",
+                    worker.uid,
+                    worker
+                        .gids
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            },
             input
                 .nginx
                 .user
@@ -86,7 +99,7 @@ fn check(input: &CheckInput<'_>) -> Vec<Finding> {
             evidence.push(format!(
                 "{} {} {}",
                 c.mode_string(),
-                input.host.owner(c),
+                ids.owner(c),
                 c.path.display()
             ));
         }
@@ -109,20 +122,21 @@ fn check(input: &CheckInput<'_>) -> Vec<Finding> {
     out
 }
 
-fn worker(input: &CheckInput<'_>) -> Option<Worker> {
+fn worker(input: &CheckInput<'_>, ids: &Ids<'_>) -> Option<Worker> {
     let (name, group) = input.nginx.worker_identity();
-    let user: &UserFacts = input.host.user(&name)?;
-    let mut gids = user.groups.clone();
+    let uid = ids.uid(&name)?;
+    let mut gids = ids.groups(&name)?;
     // nginx calls initgroups(user, gid) with the configured group: supplementary groups of the
     // user plus that group.
-    let gid = input.host.group(&group).unwrap_or(user.gid);
-    if !gids.contains(&gid) {
+    if let Some(gid) = ids.gid(&group).or_else(|| ids.primary_gid(&name))
+        && !gids.contains(&gid)
+    {
         gids.push(gid);
     }
     Some(Worker {
         name,
         group,
-        uid: user.uid,
+        uid,
         gids,
     })
 }
@@ -206,72 +220,4 @@ fn explain(input: &CheckInput<'_>, d: &Denial, w: &Worker, socket: &Path) -> (St
             ),
         )
     }
-}
-
-/// The components of `path` as the backend that binds it will leave them.
-fn predict<'b>(input: &CheckInput<'b>, path: &Path) -> Option<(Vec<PathComponent>, &'b Backend)> {
-    let backend = input.backends.iter().find(|b| {
-        b.binds.iter().any(|x| matches!(x, Bind::Unix { path: p } if absolute(p, b.working_directory.as_deref()) == path))
-    })?;
-    let user = backend
-        .run_as
-        .user
-        .as_deref()
-        .and_then(|u| input.host.user(u));
-    let uid = user.map(|u| u.uid).unwrap_or(0);
-    let gid = backend
-        .run_as
-        .group
-        .as_deref()
-        .and_then(|g| input.host.group(g))
-        .or(user.map(|u| u.gid))
-        .unwrap_or(0);
-    let known = input
-        .host
-        .paths
-        .get(path)
-        .map(|f| f.components.clone())
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    let mut cur = PathBuf::from("/");
-    let parent = path.parent()?;
-    for (i, part) in parent.components().enumerate() {
-        if i > 0 {
-            cur.push(part);
-        }
-        if let Some(c) = known.iter().find(|c| c.path == cur) {
-            out.push(c.clone());
-        } else if backend
-            .run_as
-            .runtime_directories
-            .iter()
-            .any(|r| cur.starts_with(r))
-        {
-            let mode = backend.run_as.runtime_directory_mode.unwrap_or(0o755);
-            out.push(PathComponent {
-                path: cur.clone(),
-                mode,
-                uid,
-                gid,
-                is_dir: true,
-                is_socket: false,
-            });
-        } else {
-            // A directory nobody creates: the backend itself would fail to bind.
-            return None;
-        }
-    }
-    let mode = match &backend.server {
-        Server::Uvicorn => 0o666,
-        Server::Gunicorn { .. } => 0o777 & !backend.run_as.umask.unwrap_or(0),
-    };
-    out.push(PathComponent {
-        path: path.to_path_buf(),
-        mode,
-        uid,
-        gid,
-        is_dir: false,
-        is_socket: true,
-    });
-    Some((out, backend))
 }

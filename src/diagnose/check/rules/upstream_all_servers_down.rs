@@ -1,7 +1,7 @@
 //! `upstream_all_servers_down`: every server of an upstream group is marked `down` (backups
 //! included, or there are none): nginx has no server to try and logs `no live upstreams`.
 
-use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
 
 pub const RULE: Rule = Rule {
@@ -13,7 +13,7 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn check(input: &CheckInput<'_>) -> Vec<Finding> {
+fn check(input: &CheckInput<'_>, _notes: &mut Notes) -> Vec<Finding> {
     input
         .nginx
         .upstreams

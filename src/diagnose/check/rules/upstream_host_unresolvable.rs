@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
 use crate::model::nginx::Addr;
 
@@ -17,13 +17,23 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn check(input: &CheckInput<'_>) -> Vec<Finding> {
+fn check(input: &CheckInput<'_>, notes: &mut Notes) -> Vec<Finding> {
     let mut out = Vec::new();
     for t in input.nginx.targets() {
         let Addr::Host { host, .. } = &t.addr else {
             continue;
         };
+        // A URL with variables is resolved per request (`proxy_pass_no_resolver`), not at
+        // start-up: nginx does not refuse the configuration for it.
+        if t.runtime {
+            continue;
+        }
         if host.parse::<IpAddr>().is_ok() {
+            continue;
+        }
+        if input.host.offline {
+            let why = "name resolution is a fact of the target machine (not done: --no-discover)";
+            notes.skipped(RULE.kind, format!("`{host}`"), why);
             continue;
         }
         let Some(Err(why)) = input.host.resolved.get(host) else {

@@ -5,9 +5,9 @@
 //! clean 504 for the slow one alone. With UvicornWorker the timeout fires when the event loop
 //! is blocked (a sync call inside `async def`), which is exactly the slow-request case.
 
-use crate::diagnose::check::{CheckInput, Rule};
+use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
-use crate::model::backend::{Backend, Server};
+use crate::model::backend::{Backend, Knob, Server};
 use crate::model::nginx::{Location, format_time};
 
 use super::{backends_behind, describe, group_of, with_flag};
@@ -21,17 +21,24 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn check(input: &CheckInput<'_>) -> Vec<Finding> {
+fn check(input: &CheckInput<'_>, notes: &mut Notes) -> Vec<Finding> {
     // One finding per backend, at the location with the longest read timeout.
     let mut worst: Vec<(&Backend, &Location<'_>)> = Vec::new();
     for loc in &input.nginx.locations {
         for b in backends_behind(input, loc) {
-            let Some(timeout) = b.worker_timeout else {
+            if !matches!(b.server, Server::Gunicorn { .. }) {
+                continue;
+            }
+            if let Some(u) = b.unknown(Knob::Timeout) {
+                let why = format!("its --timeout is unknown ({})", u.why);
+                notes.skipped(RULE.kind, describe(b), why);
+                continue;
+            }
+            // `--timeout 0` (None) disables the arbiter's check: nothing is killed.
+            let Some(timeout) = b.worker_timeout.filter(|t| !t.is_zero()) else {
                 continue;
             };
-            if !matches!(b.server, Server::Gunicorn { .. })
-                || timeout >= loc.proxy.read_timeout.value
-            {
+            if timeout >= loc.proxy.read_timeout.value {
                 continue;
             }
             match worst.iter_mut().find(|(x, _)| std::ptr::eq(*x, b)) {

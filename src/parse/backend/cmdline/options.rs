@@ -189,6 +189,9 @@ const PROXY_PROTOCOL_VALUES: &[&str] = &["off", "auto", "v1", "v2"];
 pub struct Opt {
     pub name: String,
     pub value: Option<String>,
+    /// Index (in the scanned words) of the word the value was read from: the next word, or the
+    /// option itself for `--opt=value` and flags.
+    pub word: usize,
 }
 
 /// A scanned command line.
@@ -203,21 +206,12 @@ pub struct Scanned {
 impl Scanned {
     /// The last value of option `name` (the one that wins in both click and argparse).
     pub fn last(&self, name: &str) -> Option<&str> {
-        self.opts
-            .iter()
-            .rev()
-            .find(|o| o.name == name)?
-            .value
-            .as_deref()
+        self.last_opt(name)?.value.as_deref()
     }
 
-    /// Every value of a repeatable option, in order.
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.opts
-            .iter()
-            .filter(|o| o.name == name)
-            .filter_map(|o| o.value.as_deref())
-            .collect()
+    /// The last occurrence of option `name`.
+    pub fn last_opt(&self, name: &str) -> Option<&Opt> {
+        self.opts.iter().rev().find(|o| o.name == name)
     }
 
     /// Whether flag `name` was given, and after which of the alternatives: `Some(true)` when
@@ -267,6 +261,7 @@ pub fn scan(kind: Kind, args: &[String]) -> Result<Scanned, CmdlineError> {
     let mut i = 0;
     while i < args.len() {
         let word = &args[i];
+        let at = i;
         i += 1;
         if word == "--" {
             out.positionals.extend(args[i..].iter().cloned());
@@ -287,28 +282,31 @@ pub fn scan(kind: Kind, args: &[String]) -> Result<Scanned, CmdlineError> {
                 out.opts.push(Opt {
                     name: "proxy-protocol".into(),
                     value,
+                    word: i - 1,
                 });
                 continue;
             }
             match takes_value(kind, &long) {
                 Some(true) => {
-                    let value = match inline {
-                        Some(v) => v,
-                        None => take(args, &mut i, &long)?,
+                    let (value, word) = match inline {
+                        Some(v) => (v, at),
+                        None => (take(args, &mut i, &long)?, i - 1),
                     };
                     out.opts.push(Opt {
                         name: canonical(&long),
                         value: Some(value),
+                        word,
                     });
                 }
                 Some(false) => out.opts.push(Opt {
                     name: canonical(&long),
                     value: None,
+                    word: at,
                 }),
                 None => out.unknown.push(word.clone()),
             }
         } else if kind == Kind::Gunicorn && word.len() > 1 && word.starts_with('-') {
-            scan_short(args, &mut i, word, &mut out)?;
+            scan_short(args, &mut i, at, &mut out)?;
         } else if word.starts_with('-') && word.len() > 1 {
             out.unknown.push(word.clone());
         } else {
@@ -322,27 +320,30 @@ pub fn scan(kind: Kind, args: &[String]) -> Result<Scanned, CmdlineError> {
 fn scan_short(
     args: &[String],
     i: &mut usize,
-    word: &str,
+    at: usize,
     out: &mut Scanned,
 ) -> Result<(), CmdlineError> {
+    let word = args[at].as_str();
     let mut rest = &word[1..];
     while let Some(c) = rest.chars().next() {
         rest = &rest[c.len_utf8()..];
         match short_to_long(c) {
             Some((long, true)) => {
-                let value = match rest.strip_prefix('=').unwrap_or(rest) {
-                    "" => take(args, i, &format!("-{c}"))?,
-                    v => v.to_string(),
+                let (value, word) = match rest.strip_prefix('=').unwrap_or(rest) {
+                    "" => (take(args, i, &format!("-{c}"))?, *i - 1),
+                    v => (v.to_string(), at),
                 };
                 out.opts.push(Opt {
                     name: canonical(long),
                     value: Some(value),
+                    word,
                 });
                 return Ok(());
             }
             Some((long, false)) => out.opts.push(Opt {
                 name: canonical(long),
                 value: None,
+                word: at,
             }),
             None => {
                 out.unknown.push(word.to_string());

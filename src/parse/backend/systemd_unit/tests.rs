@@ -52,12 +52,18 @@ fn real_unit() {
         Some("--keep-alive 65")
     );
     assert_eq!(s.environment.get("PORT").map(String::as_str), Some("9000"));
-    assert_eq!(s.environment_files, ["/etc/default/myapp"]);
+    assert_eq!(
+        s.environment_files,
+        [EnvironmentFile {
+            path: "/etc/default/myapp".into(),
+            optional: true
+        }]
+    );
     assert_eq!(s.exec_start.len(), 1);
     let e = &s.exec_start[0];
     assert_eq!((e.file, e.line), (0, 17));
     assert_eq!(
-        e.argv,
+        e.words(&s.environment).expect("words").argv,
         w(&[
             "/srv/myapp/.venv/bin/gunicorn",
             "--workers",
@@ -81,7 +87,10 @@ fn dropins_reset_and_append() {
     assert_eq!(s.exec_start.len(), 1);
     let e = &s.exec_start[0];
     assert_eq!((e.file, e.line, e.prefixes.as_str()), (1, 3, "-"));
-    assert_eq!(e.argv, w(&["/usr/bin/uvicorn", "a:b", "--port", "81"]));
+    assert_eq!(
+        e.words(&s.environment).expect("words").argv,
+        w(&["/usr/bin/uvicorn", "a:b", "--port", "81"])
+    );
     assert_eq!(s.environment.get("A").map(String::as_str), Some("1"));
     assert_eq!(
         s.environment.get("OPTS").map(String::as_str),
@@ -111,15 +120,23 @@ fn exec_words() {
             "uvicorn ${OPTS}",
             &["uvicorn", "--workers 2  --keep-alive 5"],
         ),
-        ("uvicorn $UNSET a:b ${UNSET}", &["uvicorn", "a:b", ""]),
+        // Undefined variables stay as written; `Words` says they are unknown.
+        (
+            "uvicorn $UNSET a:b ${UNSET}",
+            &["uvicorn", "$UNSET", "a:b", "${UNSET}"],
+        ),
+        (
+            "uvicorn --port=${PORT:-8000} ${HOST:+--host} ${HOST}",
+            &["uvicorn", "--port=${PORT:-8000}", "--host", "0.0.0.0"],
+        ),
         ("sh -c 'echo $$HOME'", &["sh", "-c", "echo $HOME"]),
         ("a\\sb 'c d' \"e\\\"f\"", &["a b", "c d", "e\"f"]),
         ("x \\x41\\101", &["x", "AA"]),
     ];
     for (cmd, want) in cases {
         assert_eq!(
-            split_words(cmd, &env, true).as_deref(),
-            Ok(w(want).as_slice()),
+            split_words(cmd, &env, true).map(|x| x.argv),
+            Ok(w(want)),
             "{cmd}"
         );
     }
@@ -134,7 +151,7 @@ fn prefixes_and_specifiers() {
     );
     let s = service(&[unit], "app@blue.service");
     assert_eq!(
-        s.exec_start[0].argv,
+        s.exec_start[0].words(&s.environment).expect("words").argv,
         w(&[
             "/opt/venv/bin/gunicorn",
             "-b",
@@ -143,7 +160,7 @@ fn prefixes_and_specifiers() {
         ])
     );
     assert_eq!(
-        s.exec_start[1].argv,
+        s.exec_start[1].words(&s.environment).expect("words").argv,
         w(&["/usr/bin/uvicorn", "$NOT_EXPANDED", "100%"])
     );
     assert_eq!(s.working_directory, Some(PathBuf::from("/srv/blue")));
@@ -160,4 +177,46 @@ fn bad_values_are_reported_not_fatal() {
     assert_eq!(s.errors.len(), 2, "{:?}", s.errors);
     assert!(s.exec_start.is_empty());
     assert_eq!(s.user.as_deref(), Some("u"));
+}
+
+#[test]
+fn undefined_variables_are_unknown_not_empty() {
+    let env: BTreeMap<String, String> = [("HOST".to_string(), "::".to_string())].into();
+    let got = split_words("uvicorn a:b --host ${HOST} --port ${PORT}", &env, true).expect("splits");
+    assert_eq!(
+        got.argv,
+        w(&["uvicorn", "a:b", "--host", "::", "--port", "${PORT}"])
+    );
+    assert_eq!(got.unknown.keys().copied().collect::<Vec<_>>(), [5]);
+    assert!(
+        got.unknown[&5].contains("`PORT` is not defined"),
+        "{:?}",
+        got.unknown
+    );
+    assert_eq!(got.opaque, None);
+    let got = split_words("uvicorn a:b $OPTS", &env, true).expect("splits");
+    assert!(got.opaque.is_some_and(|o| o.contains("`OPTS`")));
+    // `@` drops argv[0]'s override and shifts what is unknown with it.
+    let unit = parse("[Service]\nExecStart=@/venv/bin/uvicorn uv a:b --port ${PORT}\n");
+    let s = service(&[unit], "a.service");
+    let words = s.exec_start[0].words(&s.environment).expect("words");
+    assert_eq!(
+        words.argv,
+        w(&["/venv/bin/uvicorn", "a:b", "--port", "${PORT}"])
+    );
+    assert_eq!(words.unknown.keys().copied().collect::<Vec<_>>(), [3]);
+}
+
+#[test]
+fn supervision_settings() {
+    let unit = parse(
+        "[Service]\nExecStart=/v/uvicorn a:b\nRestart=on-failure\nPrivateTmp=yes\nTimeoutStopSec=5min\n",
+    );
+    let s = service(&[unit], "a.service");
+    assert_eq!(s.restart, Some(("on-failure".to_string(), 3)));
+    assert!(s.private_tmp);
+    assert_eq!(
+        s.timeout_stop,
+        Some(Some(std::time::Duration::from_secs(300)))
+    );
 }

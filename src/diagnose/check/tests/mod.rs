@@ -10,6 +10,11 @@ use crate::model::backend::{Backend, Bind, RunAs, Server};
 use crate::model::host::{HostFacts, PathComponent, PathFacts, UserFacts};
 use crate::test_support::{backend, tree};
 
+mod maps;
+mod proxy_pass;
+mod supervision;
+mod unknowns;
+
 fn tcp(host: &str, port: u16) -> Bind {
     Bind::Tcp {
         host: host.into(),
@@ -161,10 +166,18 @@ fn localhost_dual_stack() {
     );
     let t = tree(&conf("        server localhost:8000;", ""));
     assert!(unified_diff(&t, &f[0].fix.edits).contains("+        server 127.0.0.1:8000;"));
-    // Fixed, or a backend on `::` (dual-stack), or a name with one family: silent.
+    // Fixed, or a backend on `::` that takes both families (gunicorn, several uvicorn
+    // workers), or a name with one family: silent.
     assert!(kinds(&conf("        server 127.0.0.1:8000;", ""), &b, &host()).is_empty());
-    let dual = [backend(Server::Uvicorn, vec![tcp("::", 8000)], 5)];
+    let mut dual = [backend(Server::Uvicorn, vec![tcp("::", 8000)], 5)];
+    dual[0].workers = 2;
     assert!(kinds(&conf("        server localhost:8000;", ""), &dual, &host()).is_empty());
+    // One uvicorn process on `::` is IPv6-only: the IPv4 half of `localhost` is refused.
+    dual[0].workers = 1;
+    assert_eq!(
+        kinds(&conf("        server localhost:8000;", ""), &dual, &host()),
+        ["upstream_localhost_dual_stack"]
+    );
     let mut v4only = host();
     v4only.resolved.insert(
         "localhost".into(),
@@ -437,7 +450,8 @@ fn backlog_above_somaxconn() {
 #[test]
 fn proxy_headers_missing() {
     let bad = "events {} http { server {\n    location / {\n        proxy_pass http://127.0.0.1:8000;\n    }\n} }";
-    let f = findings(bad, &[], &host());
+    let b = [backend(Server::Uvicorn, vec![tcp("127.0.0.1", 8000)], 5)];
+    let f = findings(bad, &b, &host());
     assert_eq!(
         f.iter().map(|f| f.kind).collect::<Vec<_>>(),
         ["proxy_headers_missing"]
@@ -450,14 +464,23 @@ fn proxy_headers_missing() {
     // Debian's proxy_params style, at the server level, covers every location.
     let good = "events {} http { server { proxy_set_header Host $http_host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; \
                 proxy_set_header X-Forwarded-Proto $scheme; location / { proxy_pass http://127.0.0.1:8000; } } }";
-    assert!(kinds(good, &[], &host()).is_empty());
+    assert!(kinds(good, &b, &host()).is_empty());
     // One finding per header list, not per location.
-    let two = "events {} http { server { location /a { proxy_pass http://127.0.0.1:1; } location /b { proxy_pass http://127.0.0.1:2; } } }";
+    let two = "events {} http { server { location /a { proxy_pass http://127.0.0.1:8000; } location /b { proxy_pass http://127.0.0.1:8001; } } }";
+    let both = [
+        b[0].clone(),
+        backend(Server::Uvicorn, vec![tcp("127.0.0.1", 8001)], 5),
+    ];
     assert_eq!(
-        kinds(two, &[], &host()).len(),
+        kinds(two, &both, &host()).len(),
         2,
         "each location has its own (default) list"
     );
+    // Only where a backend we know is behind: not remote targets, not unknown ones.
+    let s3 =
+        "events {} http { server { location / { proxy_pass https://bucket.s3.amazonaws.com; } } }";
+    assert!(kinds(s3, &b, &host()).is_empty());
+    assert!(kinds(bad, &[], &host()).is_empty());
 }
 
 #[test]
@@ -474,8 +497,8 @@ fn all_servers_down_and_unresolvable() {
 
 #[test]
 fn dynamic_proxy_pass_is_said_not_guessed() {
-    let c =
-        "events {} http { server { location / { set $b 127.0.0.1:8000; proxy_pass http://$b; } } }";
+    let c = "events {} http { server { location / { resolver 127.0.0.53; set $b 127.0.0.1:8000; \
+             proxy_pass http://$b; } } }";
     assert_eq!(kinds(c, &[], &host()), ["proxy_pass_dynamic"]);
 }
 
