@@ -17,12 +17,17 @@ pub struct Master {
     pub prefix: Option<PathBuf>,
     /// `-g DIRECTIVES`, when given.
     pub globals: Option<String>,
+    /// `/proc/PID/root` when the master runs in another mount namespace (a container): its
+    /// paths (`conf`, `prefix`) are already resolved through it, so they name its files from
+    /// here.
+    pub root: Option<PathBuf>,
 }
 
 /// The default main configuration file of Debian's nginx (`--conf-path`).
 pub const DEFAULT_CONF: &str = "/etc/nginx/nginx.conf";
 
-/// Every running nginx master visible in `/proc`.
+/// Every running nginx master visible in `/proc`: those in this mount namespace first (a
+/// container's nginx shows up in the host's `/proc` too), then by PID.
 pub fn masters() -> Vec<Master> {
     masters_in(Path::new("/proc"))
 }
@@ -46,14 +51,37 @@ pub fn masters_in(proc: &Path) -> Vec<Master> {
         };
         let cwd = std::fs::read_link(e.path().join("cwd")).ok();
         let exe = std::fs::read_link(e.path().join("exe")).ok();
-        out.push(Master {
-            pid,
-            exe,
-            ..resolve(args, cwd.as_deref())
+        let m = resolve(args, cwd.as_deref());
+        let root = other_namespace(proc, &e.path()).then(|| e.path().join("root"));
+        out.push(match root {
+            // Its paths are its own: reach them through its root; its binary and `-t` are
+            // not ours to run.
+            Some(r) => Master {
+                pid,
+                exe: None,
+                conf: under(&r, &m.conf),
+                prefix: m.prefix.as_deref().map(|p| under(&r, p)),
+                root: Some(r),
+                ..m
+            },
+            None => Master { pid, exe, ..m },
         });
     }
-    out.sort_by_key(|m| m.pid);
+    out.sort_by_key(|m| (m.root.is_some(), m.pid));
     out
+}
+
+/// Whether the process at `dir` (`/proc/PID`) is in another mount namespace than this one.
+/// Unreadable (another user's process, unprivileged): taken as the same.
+fn other_namespace(proc: &Path, dir: &Path) -> bool {
+    let ours = std::fs::read_link(proc.join("self/ns/mnt"));
+    let theirs = std::fs::read_link(dir.join("ns/mnt"));
+    matches!((ours, theirs), (Ok(a), Ok(b)) if a != b)
+}
+
+/// `path` (absolute, in a container) seen through the container's `root`.
+fn under(root: &Path, path: &Path) -> PathBuf {
+    root.join(path.strip_prefix("/").unwrap_or(path))
 }
 
 /// The `-c`, `-p`, `-g` of an `nginx: master process …` command line.
@@ -111,6 +139,7 @@ fn resolve(args: MasterArgs, cwd: Option<&Path>) -> Master {
         conf,
         prefix,
         globals: args.globals,
+        root: None,
     }
 }
 
@@ -133,5 +162,14 @@ mod tests {
         assert_eq!(a.prefix.as_deref(), Some("/srv/x"));
         let m = resolve(a, None);
         assert_eq!(m.conf, PathBuf::from("/srv/x/conf/nginx.conf"));
+    }
+
+    #[test]
+    fn a_containers_paths_are_reached_through_its_root() {
+        let root = Path::new("/proc/42/root");
+        assert_eq!(
+            under(root, Path::new("/etc/nginx/nginx.conf")),
+            PathBuf::from("/proc/42/root/etc/nginx/nginx.conf")
+        );
     }
 }

@@ -273,6 +273,30 @@ fn unit_state_crash_restart_journal_and_restart_unit_in_a_real_systemd() {
         "{err:?}"
     );
 
+    // The container's own nginx shows in this host's /proc: reflex reaches its configuration
+    // through its root, and lists the masters of this namespace first.
+    lab.wait_unit("nginx", "nginx active", |u| u.sub_state == "running");
+    let masters = reflex::gather::nginx_proc::masters();
+    let theirs = masters
+        .iter()
+        .find(|m| m.root.as_ref().is_some_and(|r| r.starts_with("/proc")))
+        .unwrap_or_else(|| panic!("no container master in {masters:#?}"));
+    let root = theirs.root.as_ref().expect("root");
+    assert_eq!(theirs.conf, root.join("etc/nginx/nginx.conf"));
+    assert!(
+        theirs.conf.is_file(),
+        "{} unreadable",
+        theirs.conf.display()
+    );
+    assert_eq!(theirs.exe, None);
+    let first_foreign = masters.iter().position(|m| m.root.is_some());
+    assert!(
+        masters[first_foreign.unwrap_or(0)..]
+            .iter()
+            .all(|m| m.root.is_some()),
+        "this namespace's masters come first: {masters:#?}"
+    );
+
     // A stopped unit: inactive/dead, no main process.
     lab.exec(&["systemctl", "stop", "reflexapp.service"]);
     let stopped = lab.unit("reflexapp");
