@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::diagnose::live::{Ctx, LiveInput, run as diagnose};
+use crate::diagnose::live::{LiveInput, run as diagnose};
 use crate::gather::evidence::collect::{Options, collect};
 use crate::gather::logwindow::{self, Window};
 use crate::gather::{host, nginx_conf};
@@ -116,7 +116,7 @@ pub fn run(args: &DiagnoseArgs) -> anyhow::Result<ExitCode> {
         offline: args.offline,
     });
     let verdict = Verdict::of(&findings, &logs);
-    let labels: Vec<String> = backends.iter().map(label).collect();
+    let labels: Vec<String> = backends.iter().map(Backend::label).collect();
     let report = Report {
         findings: &findings,
         unavailable: &unavailable,
@@ -194,14 +194,4 @@ fn evidence(
         since_ms: (since_s.max(0) as u64) * 1000,
         app_logs: &args.app_logs,
     })
-}
-
-/// A backend as the report lists it: what runs where, and where reflex learnt of it.
-fn label(b: &Backend) -> String {
-    let what = Ctx::label(b);
-    if what == b.name {
-        what
-    } else {
-        format!("{what} ({})", b.name)
-    }
 }

@@ -214,6 +214,42 @@ pub struct Supervision {
 }
 
 impl Backend {
+    /// The backend as people know it: its unit or program; for a `--backend` command line or
+    /// a discovered process, its server, app and addresses (`uvicorn main:app on
+    /// unix:/run/app.sock`).
+    pub fn what(&self) -> String {
+        let server = match &self.server {
+            Server::Uvicorn => "uvicorn",
+            Server::Gunicorn { .. } => "gunicorn",
+        };
+        let binds: Vec<String> = self.binds.iter().map(ToString::to_string).collect();
+        match &self.source {
+            Source::SystemdUnit { .. } | Source::Supervisord { .. } => self.name.clone(),
+            _ => {
+                let app = self
+                    .app
+                    .as_deref()
+                    .map(|a| format!(" {a}"))
+                    .unwrap_or_default();
+                match binds.is_empty() {
+                    true => format!("{server}{app}"),
+                    false => format!("{server}{app} on {}", binds.join(", ")),
+                }
+            }
+        }
+    }
+
+    /// [`Self::what`], with where reflex learnt of it when that is not already its name:
+    /// `uvicorn main:app on 127.0.0.1:8000 (--backend #1)`.
+    pub fn label(&self) -> String {
+        let what = self.what();
+        if what == self.name {
+            what
+        } else {
+            format!("{what} ({})", self.name)
+        }
+    }
+
     /// Whether this backend's worker keeps idle HTTP connections open at all. gunicorn's `sync`
     /// worker closes every connection after one response, so no keep-alive race is possible.
     pub fn supports_keepalive(&self) -> bool {

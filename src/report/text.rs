@@ -65,9 +65,9 @@ pub fn text(r: &Report<'_>) -> String {
     } else {
         r.backends
             .iter()
-            .map(|b| b.name.clone())
+            .map(|b| b.label())
             .collect::<Vec<_>>()
-            .join(", ")
+            .join("; ")
     };
     let files = r.tree.files.len();
     let _ = writeln!(

@@ -221,10 +221,14 @@ fn probe_of_closed_port_is_refused() {
     );
     match &p.outcome {
         ProbeOutcome::ConnectFailed {
-            errno, after_ms, ..
+            errno,
+            after_ms,
+            message,
         } => {
             assert_eq!(*errno, 111);
             assert!(*after_ms < 100.0, "{p:?}");
+            // The OS's words, as nginx shows them in `(111: Connection refused)`.
+            assert_eq!(message, "Connection refused");
         }
         other => panic!("want ConnectFailed 111, got {other:?}"),
     }

@@ -265,23 +265,9 @@ impl<'a> Ctx<'a> {
         !ga.is_empty() && self.groups_listing(b).iter().any(|g| ga.contains(g))
     }
 
-    /// A backend as people know it: its unit or program, or its server and address for a
-    /// `--backend` command line or a discovered process.
+    /// A backend as people know it (see [`Backend::what`]).
     pub fn label(b: &Backend) -> String {
-        let server = match &b.server {
-            crate::model::backend::Server::Uvicorn => "uvicorn",
-            crate::model::backend::Server::Gunicorn { .. } => "gunicorn",
-        };
-        let binds: Vec<String> = b.binds.iter().map(ToString::to_string).collect();
-        match &b.source {
-            Source::SystemdUnit { .. } | Source::Supervisord { .. } => b.name.clone(),
-            _ => format!(
-                "{server} {} on {}",
-                b.app.as_deref().unwrap_or(""),
-                binds.join(", ")
-            )
-            .replace("  ", " "),
-        }
+        b.what()
     }
 
     /// Up to three actual log lines, for evidence.

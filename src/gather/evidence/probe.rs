@@ -183,7 +183,7 @@ fn run(r: &Request, timeout: Duration) -> ProbeOutcome {
                 }
                 errno => ProbeOutcome::ConnectFailed {
                     errno: errno.unwrap_or(0),
-                    message: e.to_string(),
+                    message: strerror(&e),
                     after_ms,
                 },
             };
@@ -349,6 +349,19 @@ pub fn parse_status(bytes: &[u8]) -> Status {
     {
         Some(c) if code[..3].iter().all(u8::is_ascii_digit) => Status::Done(c),
         _ => Status::NotHttp,
+    }
+}
+
+/// The OS's words for an error, without std's ` (os error N)`: nginx's `(111: Connection
+/// refused)` is what readers compare with.
+fn strerror(e: &io::Error) -> String {
+    let text = e.to_string();
+    match e.raw_os_error() {
+        Some(n) => text
+            .strip_suffix(&format!(" (os error {n})"))
+            .unwrap_or(&text)
+            .to_string(),
+        None => text,
     }
 }
 
