@@ -1,7 +1,8 @@
 //! Command-line flags and glue. The binary's `main` is [`main`].
 //!
-//! Exit codes (all commands): 0 nothing at or above `--fail-on`, 1 something is, 2 an error
-//! (bad flags, unreadable or malformed configuration).
+//! Exit codes: `check` 0 nothing at or above `--fail-on`, 1 something is; `diagnose` 0 healthy,
+//! 1 a cause was found; `logs` and `parse` 0. All: 2 an error (bad flags, an unreadable or
+//! malformed file; for `diagnose` also an inconclusive run: nothing found and nothing read).
 
 mod check;
 mod diagnose;
@@ -21,7 +22,8 @@ use crate::diagnose::finding::Severity;
     version,
     about = "Keeps FastAPI/uvicorn/gunicorn apps behind nginx free of 502/504s.",
     long_about = None,
-    after_help = "Exit codes: 0 clean, 1 findings at or above --fail-on, 2 error."
+    after_help = "Exit codes: check: 0 clean, 1 findings at or above --fail-on; diagnose: 0 healthy, \
+                  1 a cause was found; logs, parse: 0. All: 2 an error (diagnose: or inconclusive)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -65,10 +67,10 @@ pub struct BackendArgs {
     /// A supervisord configuration file with the backend's [program:x]. Repeatable.
     #[arg(long = "supervisord-conf", value_name = "FILE")]
     pub supervisord_confs: Vec<PathBuf>,
-    /// CI mode: check the configuration and the given units/programs for another machine.
-    /// Nothing about this host is gathered (no backend discovery, name resolution, sysctls,
-    /// socket permissions or users) and files the units refer to are not read; rules that need
-    /// them say so in a note.
+    /// Use only the backends given here; discover none on this host. For `check` this is CI
+    /// mode: the configuration and units describe another machine, so nothing about this host
+    /// is gathered either (name resolution, sysctls, socket permissions, users) and files the
+    /// units refer to are not read; rules that need them say so in a note.
     #[arg(long)]
     pub no_discover: bool,
 }
