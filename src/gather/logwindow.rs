@@ -347,7 +347,7 @@ fn read_error_file(
     file.seek(SeekFrom::Start(pos))?;
     let mut span = Span::default();
     let mut future = 0;
-    for_each_line(&mut file, |line| {
+    out.bytes_read += for_each_line(&mut file, |line| {
         if line.is_empty() {
             return;
         }

@@ -73,4 +73,6 @@ pub struct LogWindow {
     pub malformed: u64,
     /// The files read.
     pub sources: Vec<String>,
+    /// Bytes read from them: the window, and a few probes of the binary search before it.
+    pub bytes_read: u64,
 }

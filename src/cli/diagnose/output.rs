@@ -59,6 +59,7 @@ pub fn json(r: &Report<'_>) -> Value {
             "upstream_errors": r.logs.errors.len(),
             "requests": r.logs.requests.len(),
             "malformed_lines": r.logs.malformed,
+            "bytes_read": r.logs.bytes_read,
             "has_upstream_fields": r.logs.has_upstream_fields,
         },
         "backends": r.backends,

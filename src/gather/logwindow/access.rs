@@ -74,7 +74,7 @@ pub fn read_file(
     file.seek(SeekFrom::Start(pos))?;
     let mut got = AccessRead::default();
     let mut spans = Vec::new();
-    for_each_line(&mut file, |line| {
+    let read = for_each_line(&mut file, |line| {
         if line.is_empty() {
             return;
         }
@@ -106,6 +106,7 @@ pub fn read_file(
         got.span.add(t);
         push_bounded(&mut out.requests, event(&rec, st, t, line));
     })?;
+    out.bytes_read += read;
     Ok(got)
 }
 
