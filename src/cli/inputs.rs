@@ -48,7 +48,11 @@ pub fn choose_config(nginx_conf: Option<&Path>) -> ConfigChoice {
             path: m.conf.clone(),
             prefix: m.prefix.clone(),
             globals: m.globals.clone(),
-            binary: m.exe.clone().filter(|p| p.is_file()).or(binary),
+            // `REFLEX_NGINX` wins; else the binary the master runs.
+            binary: std::env::var_os("REFLEX_NGINX")
+                .map(PathBuf::from)
+                .or_else(|| m.exe.clone().filter(|p| p.is_file()))
+                .or(binary),
             note,
         };
     }
