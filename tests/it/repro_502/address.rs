@@ -15,7 +15,8 @@ fn upstream_address_mismatch_ipv6_only_uvicorn() {
     let tmp = shared_tempdir();
     let app = App::uvicorn(&tmp.path().join("app"))
         .args(&["--host", "::"])
-        .ready(Ready::LogOnly("Application startup complete".into()))
+        // Not `/health` on 127.0.0.1 (refused); uvicorn says it runs once it has bound.
+        .ready(Ready::LogOnly("Uvicorn running on".into()))
         .start();
     let port = app.port();
     let broken = Nginx::builder(&tmp.path().join("broken"))
