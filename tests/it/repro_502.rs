@@ -15,7 +15,7 @@ mod no_resolver;
 
 use std::time::{Duration, Instant};
 
-use crate::harness::app::{App, Bind, Ready};
+use crate::harness::app::{App, Bind, Ready, self_signed};
 use crate::harness::check::{assert_no_problems, reflex_check};
 use crate::harness::http;
 use crate::harness::nginx::{Nginx, free_port};
@@ -80,28 +80,6 @@ fn upstream_address_mismatch() {
     problems
         .extend(reflex_check("fixed", &fixed.conf(), &backend, &Wrap::None).problems(kind, false));
     assert_no_problems(&problems);
-}
-
-/// A self-signed certificate and key for `localhost` in `dir` (openssl CLI, see scripts/setup).
-fn self_signed(dir: &std::path::Path) -> (String, String) {
-    let key = dir.join("key.pem");
-    let cert = dir.join("cert.pem");
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl (scripts/setup installs it)");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (key.display().to_string(), cert.display().to_string())
 }
 
 #[test]

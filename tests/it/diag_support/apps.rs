@@ -157,29 +157,6 @@ fn target(dir: &Path, listen: Listen) -> (Option<PathBuf>, Option<u16>) {
     }
 }
 
-/// A self-signed certificate and key for `localhost` in `dir` (openssl CLI): (key, cert).
-pub fn self_signed(dir: &Path) -> (String, String) {
-    std::fs::create_dir_all(dir).expect("mkdir");
-    let key = dir.join("key.pem");
-    let cert = dir.join("cert.pem");
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl (scripts/setup installs it)");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (key.display().to_string(), cert.display().to_string())
-}
-
 /// A cgroup v1 memory cgroup with a limit (`/sys/fs/cgroup/memory/reflex-…`): a command run
 /// through [`MemCgroup::wrap`] starts inside it, so the kernel's OOM killer acts on it alone.
 /// On drop, what is left inside (only the test's own processes) is killed by PID and the

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use super::logs;
-use crate::diag_support::{Diagnose, get_each, nginx, proxy, self_signed};
+use crate::diag_support::{Diagnose, get_each, nginx, proxy};
+use crate::harness::app::self_signed;
 use crate::harness::app::{App, Ready};
 
 fn tls_app(dir: &Path) -> App {

@@ -270,3 +270,26 @@ impl AppBuilder {
         }
     }
 }
+
+/// A self-signed certificate and key for `localhost` in `dir` (openssl CLI): (key, cert).
+pub fn self_signed(dir: &Path) -> (String, String) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let key = dir.join("key.pem");
+    let cert = dir.join("cert.pem");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl (scripts/setup installs it)");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (key.display().to_string(), cert.display().to_string())
+}
