@@ -326,7 +326,8 @@ pub fn millis(b: &[u8]) -> Option<u32> {
     for _ in n..3 {
         ms *= 10;
     }
-    Some(secs * 1000 + ms)
+    // Up to 7 digits of seconds: more than a u32 of milliseconds holds (49 days) is None.
+    secs.checked_mul(1000)?.checked_add(ms)
 }
 
 #[cfg(test)]

@@ -227,6 +227,9 @@ fn millis_forms() {
     assert_eq!(millis(b"-"), None);
     assert_eq!(millis(b""), None);
     assert_eq!(millis(b".5"), None);
+    // Found by the fuzzer: 9551615 s does not fit in a u32 of milliseconds.
+    assert_eq!(millis(b"9551615.0"), None);
+    assert_eq!(millis(b"4294967.295"), Some(u32::MAX));
 }
 
 /// The formats the scanner is checked on: the built-in ones, with every escape, and two
