@@ -103,10 +103,12 @@ pub fn endpoint_from_conf(text: &str, here: &Path) -> Option<Endpoint> {
 /// A failed XML-RPC call.
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {
-    #[error("cannot connect to supervisord at {endpoint}: {source}")]
+    // `cause`, not `source`: the message says it already, and a chained source would say it
+    // twice in `error: …: …`.
+    #[error("cannot connect to supervisord at {endpoint}: {cause}")]
     Connect {
         endpoint: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("supervisord at {endpoint} did not answer within {}s", timeout.as_secs())]
     Timeout { endpoint: String, timeout: Duration },
@@ -136,8 +138,8 @@ impl RpcError {
     /// As [`Unavailable`] (see [`RpcError::into_fact`]).
     pub fn into_unavailable(self, what: &str) -> Unavailable {
         let how = match &self {
-            RpcError::Connect { source, .. }
-                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            RpcError::Connect { cause, .. }
+                if cause.kind() == std::io::ErrorKind::PermissionDenied =>
             {
                 "run as root or a user in the socket's group"
             }
@@ -181,9 +183,9 @@ async fn call_inner(
     }
     .to_xml()
     .map_err(|e| RpcError::Decode(e.to_string()))?;
-    let connect_err = |source| RpcError::Connect {
+    let connect_err = |cause| RpcError::Connect {
         endpoint: endpoint.to_string(),
-        source,
+        cause,
     };
     let (host, auth) = match endpoint {
         Endpoint::Unix { auth, .. } => ("localhost".to_string(), auth),
