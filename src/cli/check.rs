@@ -158,6 +158,7 @@ fn render(
         .iter()
         .map(|u| u.name.clone())
         .collect();
+    let cwd = std::env::current_dir().ok();
     let report = Report {
         tree,
         backends,
@@ -165,6 +166,7 @@ fn render(
         upstreams,
         notes,
         offsets: &crate::gather::nginx_conf::byte_offsets(tree),
+        cwd: cwd.as_deref(),
     };
     Ok(match format {
         Format::Text => text(&report),

@@ -25,6 +25,9 @@ pub struct Report<'a> {
     pub notes: &'a [String],
     /// Per file of `tree`, how its text offsets map to its bytes (missing: the identity).
     pub offsets: &'a [ByteOffsets],
+    /// The working directory: files under it are named relative to it (diff headers that
+    /// `git apply` takes, SARIF's `%SRCROOT%`).
+    pub cwd: Option<&'a std::path::Path>,
 }
 
 impl Report<'_> {
@@ -45,6 +48,6 @@ impl Report<'_> {
     /// The unified diff of a finding's fix, if it edits files.
     pub fn diff(&self, f: &Finding) -> Option<String> {
         (!f.fix.edits.is_empty())
-            .then(|| crate::diagnose::check::edit::unified_diff(self.tree, &f.fix.edits))
+            .then(|| crate::diagnose::check::edit::unified_diff(self.tree, &f.fix.edits, self.cwd))
     }
 }

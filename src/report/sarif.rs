@@ -53,8 +53,8 @@ fn encode(path: &Path) -> String {
 }
 
 pub fn sarif(r: &Report<'_>) -> Value {
-    let cwd = std::env::current_dir().ok();
-    let uri = |p: &Path| artifact(p, cwd.as_deref());
+    let cwd = r.cwd;
+    let uri = |p: &Path| artifact(p, cwd);
     let rules: Vec<Value> = RULES
         .iter()
         .map(|rule| {

@@ -134,8 +134,9 @@ pub fn splice(bytes: &[u8], file: usize, edits: &[Edit]) -> (Vec<u8>, Vec<Edit>)
     (out, skipped)
 }
 
-/// A unified diff of every file the edits touch, with `a/` and `b/` paths.
-pub fn unified_diff(tree: &ConfigTree, edits: &[Edit]) -> String {
+/// A unified diff of every file the edits touch, with `a/` and `b/` paths: relative to `base`
+/// for files under it (so `git apply` takes the diff there), else absolute (`patch -p1 -d /`).
+pub fn unified_diff(tree: &ConfigTree, edits: &[Edit], base: Option<&std::path::Path>) -> String {
     let mut files: Vec<usize> = edits.iter().map(|e| e.file).collect();
     files.sort_unstable();
     files.dedup();
@@ -145,7 +146,10 @@ pub fn unified_diff(tree: &ConfigTree, edits: &[Edit]) -> String {
             continue;
         };
         let (new, _) = apply(&src.text, f, edits);
-        let path = src.path.display().to_string();
+        let shown = base
+            .and_then(|b| src.path.strip_prefix(b).ok())
+            .unwrap_or(&src.path);
+        let path = shown.display().to_string();
         let sep = if path.starts_with('/') { "" } else { "/" };
         let diff = similar::TextDiff::from_lines(&src.text, &new);
         out.push_str(

@@ -175,3 +175,44 @@ fn sarif_uris_and_byte_offsets() {
         "{uri}"
     );
 }
+
+/// A diff of a file under the working directory names it relative to it, so the printed fix
+/// can be applied with `git apply` where `reflex check` ran (a pre-commit hook, CI).
+#[test]
+fn diffs_apply_with_git_where_check_ran() {
+    let a = tempdir();
+    fixable(a.path());
+    let out = reflex()
+        .current_dir(a.path())
+        .args(["check", "--format", "json", "--nginx-conf", "nginx.conf"])
+        .args(BACKEND)
+        .output()
+        .expect("run");
+    let json: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let diffs: Vec<&str> = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["fix"]["diff"].as_str())
+        .collect();
+    assert!(!diffs.is_empty(), "{json}");
+    for d in &diffs {
+        assert!(
+            d.starts_with("--- a/sites/app.conf\n+++ b/sites/app.conf\n"),
+            "{d}"
+        );
+    }
+    let patch = write(a.path(), "fix.patch", diffs[0]);
+    let git = std::process::Command::new("git")
+        .current_dir(a.path())
+        .args(["apply", "--check", "--verbose"])
+        .arg(&patch)
+        .output()
+        .expect("run git (scripts/setup installs it)");
+    assert!(
+        git.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&git.stdout),
+        String::from_utf8_lossy(&git.stderr)
+    );
+}

@@ -35,7 +35,7 @@ fn a_close_map_value_is_fixed_in_the_map_not_the_header() {
         f.iter().map(|f| f.kind).collect::<Vec<_>>(),
         ["upstream_keepalive_ineffective"]
     );
-    let diff = edit::unified_diff(&tree(&c), &f[0].fix.edits);
+    let diff = edit::unified_diff(&tree(&c), &f[0].fix.edits, None);
     assert!(
         diff.contains("-        '' close;") && diff.contains("+        '' '';"),
         "{diff}"

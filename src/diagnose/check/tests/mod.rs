@@ -120,7 +120,7 @@ fn address_mismatch() {
     assert_eq!(f[0].upstream.as_deref(), Some("app"));
     assert!(f[0].fix.auto);
     let t = tree(&bad);
-    assert!(unified_diff(&t, &f[0].fix.edits).contains("+        server 127.0.0.1:8001;"));
+    assert!(unified_diff(&t, &f[0].fix.edits, None).contains("+        server 127.0.0.1:8001;"));
     let good = conf("        server 127.0.0.1:8001;", "");
     assert!(kinds(&good, &b, &host()).is_empty());
     // 0.0.0.0 serves 127.0.0.1; unix paths must match exactly.
@@ -165,7 +165,7 @@ fn localhost_dual_stack() {
         ["upstream_localhost_dual_stack"]
     );
     let t = tree(&conf("        server localhost:8000;", ""));
-    assert!(unified_diff(&t, &f[0].fix.edits).contains("+        server 127.0.0.1:8000;"));
+    assert!(unified_diff(&t, &f[0].fix.edits, None).contains("+        server 127.0.0.1:8000;"));
     // Fixed, or a backend on `::` that takes both families (gunicorn, several uvicorn
     // workers), or a name with one family: silent.
     assert!(kinds(&conf("        server 127.0.0.1:8000;", ""), &b, &host()).is_empty());
@@ -198,7 +198,8 @@ fn scheme_mismatch() {
         ["upstream_scheme_mismatch"]
     );
     assert!(
-        unified_diff(&tree(https), &f[0].fix.edits).contains("proxy_pass http://127.0.0.1:8000;")
+        unified_diff(&tree(https), &f[0].fix.edits, None)
+            .contains("proxy_pass http://127.0.0.1:8000;")
     );
     let http = https.replace("https://", "http://");
     assert!(kinds(&http, &plain, &host()).is_empty());
@@ -340,7 +341,7 @@ fn keepalive_timeout_race() {
         f.iter().map(|f| f.kind).collect::<Vec<_>>(),
         ["upstream_keepalive_timeout_race"]
     );
-    let diff = unified_diff(&tree(&bad), &f[0].fix.edits);
+    let diff = unified_diff(&tree(&bad), &f[0].fix.edits, None);
     assert!(diff.contains("+        keepalive_timeout 4s;"), "{diff}");
     // An explicit equal value still races: it must be shorter.
     let equal = conf(
@@ -350,7 +351,8 @@ fn keepalive_timeout_race() {
     let f = findings(&equal, &b, &host());
     assert_eq!(f.len(), 1);
     assert!(
-        unified_diff(&tree(&equal), &f[0].fix.edits).contains("-        keepalive_timeout 5s;")
+        unified_diff(&tree(&equal), &f[0].fix.edits, None)
+            .contains("-        keepalive_timeout 5s;")
     );
     let good = conf(
         "        server 127.0.0.1:8000;\n        keepalive 8;\n        keepalive_timeout 4s;",
@@ -379,7 +381,7 @@ fn keepalive_ineffective() {
         f.iter().map(|f| f.kind).collect::<Vec<_>>(),
         ["upstream_keepalive_ineffective"]
     );
-    let diff = unified_diff(&tree(bad), &f[0].fix.edits);
+    let diff = unified_diff(&tree(bad), &f[0].fix.edits, None);
     assert!(diff.contains("+        proxy_http_version 1.1;"), "{diff}");
     assert!(
         diff.contains("+        proxy_set_header Connection \"\";"),
@@ -456,7 +458,7 @@ fn proxy_headers_missing() {
         f.iter().map(|f| f.kind).collect::<Vec<_>>(),
         ["proxy_headers_missing"]
     );
-    let diff = unified_diff(&tree(bad), &f[0].fix.edits);
+    let diff = unified_diff(&tree(bad), &f[0].fix.edits, None);
     assert!(
         diff.contains("+        proxy_set_header Host $host;"),
         "{diff}"

@@ -55,7 +55,7 @@ fn one_uvicorn_process_on_dual_colon_refuses_ipv4() {
     let c = conf("        server 127.0.0.1:8000;", "");
     let (f, _) = check(&c, &b, &host());
     assert_eq!(kinds(&f), ["upstream_address_mismatch"]);
-    let diff = edit::unified_diff(&tree(&c), &f[0].fix.edits);
+    let diff = edit::unified_diff(&tree(&c), &f[0].fix.edits, None);
     assert!(diff.contains("+        server [::1]:8000;"), "{diff}");
     assert!(
         f[0].evidence.iter().any(|e| e.contains("IPv6 only")),
