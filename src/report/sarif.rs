@@ -131,7 +131,7 @@ pub fn sarif(r: &Report<'_>) -> Value {
             }},
             "results": results,
             "originalUriBaseIds": cwd.map(|cwd| j!({
-                SRCROOT: {"uri": format!("file://{}/", encode(&cwd).trim_end_matches('/'))}
+                SRCROOT: {"uri": format!("file://{}/", encode(cwd).trim_end_matches('/'))}
             })),
         }],
     })
