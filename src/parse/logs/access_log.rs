@@ -21,7 +21,7 @@ use super::time;
 mod record;
 mod scan;
 mod split;
-pub use record::{Record, Request, UpstreamItem, UpstreamList, status};
+pub use record::{Record, Request, UpstreamItem, UpstreamList, is_single, status};
 use scan::Delims;
 use split::word;
 

@@ -116,6 +116,12 @@ impl<'a> Iterator for UpstreamList<'a> {
     }
 }
 
+/// Whether an `$upstream_*` value holds one item: no `, ` or ` : ` separator in it.
+#[inline]
+pub fn is_single(b: &[u8]) -> bool {
+    find_comma_or_space(b).is_none()
+}
+
 /// The first `,` or ` ` in `b`, eight bytes at a time (SWAR: a byte of `x ^ pattern` is zero
 /// where it matches; the lowest flagged byte is always a true match).
 #[inline]

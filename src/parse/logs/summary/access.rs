@@ -1,7 +1,7 @@
 //! Access-log counts: totals, per upstream attempt, per minute, the slowest and the
 //! most-failing URIs.
 
-use super::super::access_log::{AccessFormat, Record, Span, Var, status};
+use super::super::access_log::{AccessFormat, Record, Span, UpstreamList, Var, is_single, status};
 use super::{Counts, FxMap, SLOWEST, UPSTREAM_CAP, URI_CAP};
 
 mod caches;
@@ -105,15 +105,10 @@ impl AccessSummary {
         if let Some(t) = time {
             self.minutes.add(t.div_euclid(60), st);
         }
-        if rec.raw(Var::UpstreamAddr) == Some(b"-") {
-            self.without_upstream += 1;
-        } else if let (Some(addrs), Some(statuses)) = (rec.upstream_addr(), rec.upstream_status()) {
-            let mut statuses = statuses.map(|s| status(s.value));
-            for a in addrs {
-                let s = statuses.next().flatten();
-                let i = self.upstream(a.value);
-                self.upstreams[i].1.add(s);
-            }
+        match (rec.raw(Var::UpstreamAddr), rec.raw(Var::UpstreamStatus)) {
+            (Some(b"-"), _) => self.without_upstream += 1,
+            (Some(addrs), Some(statuses)) => self.attempts(addrs, statuses),
+            _ => {}
         }
         // The URI is looked at only for a failure or a request slower than the slowest kept.
         let failed = st.is_some_and(|s| s >= 500);
@@ -128,6 +123,23 @@ impl AccessSummary {
         }
         if failed {
             self.fail(path, st);
+        }
+    }
+
+    /// Counts each upstream attempt by its own status.
+    #[inline]
+    fn attempts(&mut self, addrs: &[u8], statuses: &[u8]) {
+        if is_single(addrs) && is_single(statuses) {
+            // Most lines: one attempt, no list to walk.
+            let i = self.upstream(addrs);
+            self.upstreams[i].1.add(status(statuses));
+        } else {
+            let mut statuses = UpstreamList::new(statuses).map(|s| status(s.value));
+            for a in UpstreamList::new(addrs) {
+                let s = statuses.next().flatten();
+                let i = self.upstream(a.value);
+                self.upstreams[i].1.add(s);
+            }
         }
     }
 
