@@ -21,6 +21,7 @@ use crate::diag_support::{
 
 mod killed;
 mod members;
+mod nginx_side;
 mod tls;
 mod window;
 use crate::harness::app::{App, Bind};

@@ -19,7 +19,7 @@ use crate::harness::nginx::Nginx;
 use crate::harness::{repo, shared_tempdir, write};
 use crate::systemd::Lab;
 
-const FAKE_UVICORN: &str = r#"#!/usr/bin/python3
+pub(crate) const FAKE_UVICORN: &str = r#"#!/usr/bin/python3
 # A stand-in for uvicorn: `uvicorn MODULE:app --uds PATH` imports MODULE, then serves HTTP.
 import http.server, importlib, os, socketserver, sys
 args = sys.argv[1:]

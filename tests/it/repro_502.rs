@@ -12,6 +12,8 @@ mod backlog;
 mod deploy;
 mod keepalive;
 mod no_resolver;
+mod no_restart;
+mod private_tmp;
 
 use std::time::{Duration, Instant};
 

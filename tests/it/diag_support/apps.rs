@@ -235,7 +235,7 @@ pub struct Supervisord {
 impl Supervisord {
     /// Starts supervisord with `[program:web]` running `command` in `dir`; `options` are more
     /// `key=value` lines of the program section (its logs go to `web.{out,err}.log` unless
-    /// they set `*_logfile=`).
+    /// they set `*_logfile=`; it is restarted when it exits unless they set `autorestart=`).
     pub fn start(dir: &Path, command: &str, options: &str) -> Supervisord {
         let bin =
             std::env::var("REFLEX_SUPERVISORD").unwrap_or_else(|_| "/usr/bin/supervisord".into());
@@ -262,11 +262,15 @@ command={command}
 directory={dir}
 environment=PYTHONUNBUFFERED=\"1\",PYTHONDONTWRITEBYTECODE=\"1\"
 autostart=true
-autorestart=true
-stopwaitsecs=2
+{restart}stopwaitsecs=2
 {logs}{options}
 ",
             dir = dir.display(),
+            restart = if options.contains("autorestart=") {
+                ""
+            } else {
+                "autorestart=true\n"
+            },
             logs = if options.contains("_logfile=") {
                 ""
             } else {

@@ -90,15 +90,22 @@ impl CheckRun {
 
 /// `reflex check --nginx-conf CONF --backend B... --format json`, under `wrap`.
 pub fn reflex_check(label: &str, conf: &Path, backends: &[String], wrap: &Wrap) -> CheckRun {
+    let args: Vec<String> = backends
+        .iter()
+        .flat_map(|b| ["--backend".to_string(), b.clone()])
+        .collect();
+    reflex_check_args(label, conf, &args, wrap)
+}
+
+/// `reflex check --nginx-conf CONF ARGS... --format json` (e.g. `--supervisord-conf FILE`,
+/// `--unit FILE`), under `wrap`.
+pub fn reflex_check_args(label: &str, conf: &Path, more: &[String], wrap: &Wrap) -> CheckRun {
     let mut args: Vec<String> = vec![
         "check".into(),
         "--nginx-conf".into(),
         conf.display().to_string(),
     ];
-    for b in backends {
-        args.push("--backend".into());
-        args.push(b.clone());
-    }
+    args.extend(more.iter().cloned());
     args.extend(["--format".into(), "json".into()]);
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_reflex"));
     let mut cmd = wrap.command(&bin, &args);

@@ -27,6 +27,7 @@ pub struct NginxBuilder {
     user: String,
     http: String,
     server: String,
+    events: String,
     wrap: Wrap,
 }
 
@@ -57,6 +58,7 @@ impl Nginx {
             user: "nobody nogroup".to_string(),
             http: String::new(),
             server: String::new(),
+            events: "worker_connections 1024;".to_string(),
             wrap: Wrap::None,
         }
     }
@@ -129,6 +131,11 @@ impl NginxBuilder {
         self.server = text.to_string();
         self
     }
+    /// The body of the `events` block (default `worker_connections 1024;`).
+    pub fn events(mut self, text: &str) -> Self {
+        self.events = text.to_string();
+        self
+    }
     /// Run nginx inside a namespace.
     pub fn wrap(mut self, wrap: Wrap) -> Self {
         self.wrap = wrap;
@@ -149,7 +156,7 @@ pid {d}/nginx.pid;
 error_log {d}/logs/error.log info;
 
 events {{
-    worker_connections 1024;
+{events}
 }}
 
 http {{
@@ -173,6 +180,7 @@ http {{
 "#,
             http = indent(&self.http, 4),
             server = indent(&self.server, 8),
+            events = indent(&self.events, 4),
         )
     }
 

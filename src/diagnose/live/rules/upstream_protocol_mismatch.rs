@@ -28,10 +28,13 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         let ssl = events.iter().any(|e| e.class == E::SslWrongProtocol);
         let tls_backend = backend.is_some_and(|b| b.tls);
         let probe = ctx.probe(addr);
-        let probe_says_tls = matches!(
-            probe,
-            Some(ProbeOutcome::Garbage { .. }) | Some(ProbeOutcome::Closed { .. })
-        );
+        // A TLS listener closes a plain-HTTP probe or answers it with a TLS record; other
+        // bytes are another protocol on that port (SSH, Redis, HTTP/0.9…), not TLS.
+        let probe_says_tls = match probe {
+            Some(ProbeOutcome::Closed { .. }) => true,
+            Some(ProbeOutcome::Garbage { first_bytes, .. }) => tls_record(first_bytes),
+            _ => false,
+        };
         let (message, fix, confidence) = if ssl {
             (
                 format!("nginx speaks HTTPS to {addr} but the backend speaks plain HTTP"),
@@ -70,4 +73,12 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         });
     }
     out
+}
+
+/// Whether a probe's first bytes (escaped, `\xNN`) begin a TLS record of version 3.x: an
+/// alert (0x15) or a handshake (0x16).
+fn tls_record(first_bytes: &str) -> bool {
+    ["\\x15\\x03", "\\x16\\x03"]
+        .iter()
+        .any(|p| first_bytes.starts_with(p))
 }

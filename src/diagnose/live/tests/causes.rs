@@ -192,6 +192,35 @@ fn protocol_mismatch() {
     assert_eq!(t.top(), "upstream_protocol_mismatch");
 }
 
+/// A backend answering bytes that are neither HTTP nor TLS (another protocol on that port) is
+/// not a TLS backend spoken to in plain HTTP; a probe answered with a TLS alert is.
+#[test]
+fn non_http_bytes_are_not_a_tls_backend() {
+    let kinds = |first_bytes: &str| {
+        let mut s = S::plain("127.0.0.1:8000");
+        s.logs.errors = (0..3)
+            .map(|_| err(E::InvalidResponse, None, "127.0.0.1:8000", "/"))
+            .collect();
+        s.evidence.probes = vec![probe(
+            "127.0.0.1:8000",
+            ProbeOutcome::Garbage {
+                connect_ms: 0.1,
+                after_ms: 0.2,
+                first_bytes: first_bytes.into(),
+            },
+        )];
+        s.kinds()
+    };
+    assert_eq!(
+        kinds("SSH-2.0-OpenSSH_9.2p1\\x0d\\x0a"),
+        ["unexplained_upstream_errors"]
+    );
+    assert_eq!(
+        kinds("\\x15\\x03\\x01\\x00\\x02\\x02F"),
+        ["upstream_protocol_mismatch"]
+    );
+}
+
 #[test]
 fn header_too_big() {
     let mut s = S::new("127.0.0.1:8000");
