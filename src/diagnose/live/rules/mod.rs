@@ -124,7 +124,7 @@ pub fn describe_probe(o: &ProbeOutcome) -> String {
             )
         }
         ProbeOutcome::Garbage { first_bytes, .. } => {
-            format!("answered with non-HTTP bytes {first_bytes:?}")
+            format!("answered with non-HTTP bytes `{first_bytes}`")
         }
     }
 }

@@ -1,8 +1,8 @@
 //! `nginx_worker_limits`: nginx itself cannot open the connection to the upstream: `socket()
 //! failed (24: Too many open files)` (the worker's file-descriptor limit) or `N
 //! worker_connections are not enough while connecting to upstream` (every connection slot of
-//! the worker is taken; a proxied request holds two). The client gets 502 although the backend
-//! is fine: restarting it cannot help.
+//! the worker is taken; a proxied request holds two). The client gets 500 (nginx gives up before
+//! it has an upstream connection) although the backend is fine: restarting it cannot help.
 
 use crate::diagnose::live::{Ctx, Diagnosis, LiveRule};
 use crate::model::logs::UpstreamError as E;

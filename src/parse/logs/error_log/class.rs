@@ -153,20 +153,6 @@ impl UpstreamError {
         }
     }
 
-    /// What the client got, when it follows from the class alone.
-    pub fn client_status(self) -> Option<u16> {
-        match self {
-            UpstreamError::ConnectTimedOut
-            | UpstreamError::ReadTimedOut
-            | UpstreamError::TimedOut => Some(504),
-            UpstreamError::ServerTemporarilyDisabled
-            | UpstreamError::IoFailed
-            | UpstreamError::BodyFailed
-            | UpstreamError::LocalTempFile => None,
-            _ => Some(502),
-        }
-    }
-
     /// Whether the failure is nginx's own (its file descriptors, connection slots, temp
     /// files): restarting the backend cannot help.
     pub fn is_local(self) -> bool {
