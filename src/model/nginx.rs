@@ -282,21 +282,60 @@ pub struct NginxModel<'a> {
     /// `map` blocks of the http context, in order.
     pub maps: Vec<Map<'a>>,
     pub error_logs: Vec<LogTarget<'a>>,
+    /// Lookups by lowercased upstream name (rules ask per location and per upstream: a scan
+    /// each time is quadratic on configurations with thousands of locations).
+    index: Index,
+}
+
+/// See [`NginxModel::index`].
+#[derive(Debug, Clone, Default)]
+struct Index {
+    /// Upstream name → its index in `upstreams`.
+    upstreams: std::collections::HashMap<String, usize>,
+    /// Upstream name → the indices in `locations` of the locations proxying to it.
+    locations: std::collections::HashMap<String, Vec<usize>>,
 }
 
 impl<'a> NginxModel<'a> {
     /// The upstream group named `name` (nginx matches names case-insensitively).
     pub fn upstream(&self, name: &str) -> Option<&Upstream<'a>> {
-        self.upstreams
-            .iter()
-            .find(|u| u.name.eq_ignore_ascii_case(name))
+        let i = *self.index.upstreams.get(&name.to_ascii_lowercase())?;
+        self.upstreams.get(i)
     }
 
     /// Locations that proxy to the upstream group `name`.
     pub fn locations_to(&self, name: &str) -> impl Iterator<Item = &Location<'a>> {
-        self.locations.iter().filter(move |l| {
-            matches!(&l.proxy_pass, Some(ProxyPass { target: Target::Upstream(u), .. }) if u.eq_ignore_ascii_case(name))
-        })
+        let found = self.index.locations.get(&name.to_ascii_lowercase());
+        found
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.locations.get(i))
+    }
+
+    /// Builds the lookups; called once the model is complete.
+    fn reindex(&mut self) {
+        let mut index = Index::default();
+        for (i, u) in self.upstreams.iter().enumerate() {
+            // The first of several groups with one name is the one a lookup finds.
+            index
+                .upstreams
+                .entry(u.name.to_ascii_lowercase())
+                .or_insert(i);
+        }
+        for (i, l) in self.locations.iter().enumerate() {
+            if let Some(ProxyPass {
+                target: Target::Upstream(u),
+                ..
+            }) = &l.proxy_pass
+            {
+                index
+                    .locations
+                    .entry(u.to_ascii_lowercase())
+                    .or_default()
+                    .push(i);
+            }
+        }
+        self.index = index;
     }
 
     /// Every address nginx proxies to: upstream group members and direct `proxy_pass` targets.

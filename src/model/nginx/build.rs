@@ -24,6 +24,7 @@ impl<'a> NginxModel<'a> {
             access_logs: Vec::new(),
             error_logs: Vec::new(),
             maps: Vec::new(),
+            index: Default::default(),
         };
         for d in tree.top() {
             match d.directive.name.as_str() {
@@ -51,6 +52,7 @@ impl<'a> NginxModel<'a> {
         }
         m.upstreams
             .sort_by_key(|u| (u.at.file, u.at.directive.start));
+        m.reindex();
         m
     }
 
@@ -59,16 +61,24 @@ impl<'a> NginxModel<'a> {
         for d in body.iter().filter(|d| d.directive.name == "map") {
             self.maps.push(Map::build(tree, *d));
         }
+        // Upstreams next: a `proxy_pass` names one whether it comes before or after it.
+        for d in body.iter().filter(|d| d.directive.name == "upstream") {
+            self.upstreams.push(upstream(tree, *d));
+        }
+        let names: Vec<String> = self.upstreams.iter().map(|u| u.name.clone()).collect();
         let proxy = ProxySettings::default().inherit(http, &body);
         for d in &body {
             match d.directive.name.as_str() {
-                "upstream" => self.upstreams.push(upstream(tree, *d)),
                 "log_format" => self.log_formats.push(log_format(*d)),
                 "access_log" => self.access_logs.push(log_target(*d, "http", "combined")),
                 "error_log" => self.error_logs.push(log_target(*d, "http", "error")),
                 "server" => {
                     if let Some(block) = &d.directive.block {
-                        self.server(tree, *d, tree.expand(d.file, block), &proxy);
+                        let level = Level {
+                            tree,
+                            upstreams: &names,
+                        };
+                        self.server(level, *d, tree.expand(d.file, block), &proxy);
                     }
                 }
                 _ => {}
@@ -78,7 +88,7 @@ impl<'a> NginxModel<'a> {
 
     fn server(
         &mut self,
-        tree: &'a ConfigTree,
+        level: Level<'a, '_>,
         at: Located<'a>,
         body: Vec<Located<'a>>,
         outer: &ProxySettings<'a>,
@@ -100,13 +110,13 @@ impl<'a> NginxModel<'a> {
         }
         self.servers.push(server);
         let proxy = outer.clone().inherit(at, &body);
-        self.locations_in(tree, index, &body, &proxy);
+        self.locations_in(level, index, &body, &proxy);
     }
 
     /// Walks the `location`s (and `if` / `limit_except` blocks) of one level, recursively.
     fn locations_in(
         &mut self,
-        tree: &'a ConfigTree,
+        level: Level<'a, '_>,
         server: usize,
         body: &[Located<'a>],
         outer: &ProxySettings<'a>,
@@ -122,13 +132,13 @@ impl<'a> NginxModel<'a> {
             let Some(block) = &d.directive.block else {
                 continue;
             };
-            let inner = tree.expand(d.file, block);
+            let inner = level.tree.expand(d.file, block);
             let mut proxy = outer.clone().inherit(*d, &inner);
             proxy.connection = maps::connection(&proxy.headers, &self.maps);
             let proxy_pass = inner
                 .iter()
                 .find(|x| x.directive.name == "proxy_pass")
-                .map(|x| proxy_pass::proxy_pass(*x, &self.upstream_names(tree)));
+                .map(|x| proxy_pass::proxy_pass(*x, level.upstreams));
             for x in &inner {
                 if x.directive.name == "access_log" {
                     self.access_logs
@@ -146,27 +156,17 @@ impl<'a> NginxModel<'a> {
                 proxy_pass,
                 proxy: proxy.clone(),
             });
-            self.locations_in(tree, server, &inner, &proxy);
+            self.locations_in(level, server, &inner, &proxy);
         }
     }
+}
 
-    /// Upstream names are needed before all upstreams are built (a server may come before the
-    /// upstream it uses), so they are collected straight from the tree.
-    fn upstream_names(&self, tree: &'a ConfigTree) -> Vec<String> {
-        let mut names = Vec::new();
-        for d in tree.top() {
-            if d.directive.name == "http"
-                && let Some(block) = &d.directive.block
-            {
-                for x in tree.expand(d.file, block) {
-                    if x.directive.name == "upstream" {
-                        names.push(x.directive.arg(0).to_string());
-                    }
-                }
-            }
-        }
-        names
-    }
+/// What building the locations of one server needs besides the model: the tree, and the names
+/// of the upstream groups (computed once, not per `proxy_pass`).
+#[derive(Clone, Copy)]
+struct Level<'a, 'n> {
+    tree: &'a ConfigTree,
+    upstreams: &'n [String],
 }
 
 impl<'a> ProxySettings<'a> {
