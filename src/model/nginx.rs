@@ -176,6 +176,21 @@ pub struct Location<'a> {
     pub proxy: ProxySettings<'a>,
 }
 
+impl Location<'_> {
+    /// The prefix the location matches, for plain (`/api`), `=` and `^~` locations; `None` for
+    /// regular expressions, named locations and `if` blocks, whose reach cannot be told by
+    /// prefix.
+    pub fn literal_prefix(&self) -> Option<&str> {
+        let m = self.matcher.trim();
+        let p = m
+            .strip_prefix("^~")
+            .or_else(|| m.strip_prefix('='))
+            .unwrap_or(m)
+            .trim();
+        (p.starts_with('/') && !p.contains(char::is_whitespace)).then_some(p)
+    }
+}
+
 /// A `server` block of the http context.
 #[derive(Debug, Clone)]
 pub struct Server<'a> {

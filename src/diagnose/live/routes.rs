@@ -26,18 +26,6 @@ pub fn groups_with<'m, 'a>(
         .collect()
 }
 
-/// The prefix a location matches, for plain (`/api`), `=` and `^~` locations; `None` for
-/// regular expressions, named locations and `if` blocks, whose reach cannot be told by prefix.
-fn prefix(matcher: &str) -> Option<&str> {
-    let m = matcher.trim();
-    let p = m
-        .strip_prefix("= ")
-        .or_else(|| m.strip_prefix("^~ "))
-        .unwrap_or(m)
-        .trim();
-    p.starts_with('/').then_some(p)
-}
-
 /// The proxying locations a request for `uri` on the server named `server` can reach: the
 /// longest matching prefix location, or every proxying location of the server when regular
 /// expressions make the choice uncertain (or the URI is unknown).
@@ -59,14 +47,15 @@ pub fn locations_for<'m, 'a>(
         .filter(in_server)
         .filter(|l| l.proxy_pass.is_some())
         .collect();
-    let has_regex = candidates.iter().any(|l| prefix(&l.matcher).is_none());
+    let has_regex = candidates.iter().any(|l| l.literal_prefix().is_none());
     let matching = |l: &&&Location<'a>| {
-        prefix(&l.matcher).is_some_and(|p| uri.is_some_and(|u| u.starts_with(p)))
+        l.literal_prefix()
+            .is_some_and(|p| uri.is_some_and(|u| u.starts_with(p)))
     };
     let longest = candidates
         .iter()
         .filter(matching)
-        .filter_map(|l| prefix(&l.matcher).map(str::len))
+        .filter_map(|l| l.literal_prefix().map(str::len))
         .max();
     if let Some(len) = longest
         && !has_regex
@@ -75,7 +64,7 @@ pub fn locations_for<'m, 'a>(
         return candidates
             .iter()
             .filter(matching)
-            .filter(|l| prefix(&l.matcher).map(str::len) == Some(len))
+            .filter(|l| l.literal_prefix().map(str::len) == Some(len))
             .copied()
             .collect();
     }

@@ -3,7 +3,7 @@
 //! application logs run in parallel threads, so the whole takes about one sampling interval
 //! or one probe timeout, whichever is longer.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -153,21 +153,33 @@ fn probe_requests(o: &Options<'_>) -> Vec<probe::Request> {
             }
         }
     }
-    let proxying: BTreeSet<usize> = nginx
-        .locations
-        .iter()
-        .filter(|l| l.proxy_pass.is_some())
-        .map(|l| l.server)
-        .collect();
-    for i in proxying {
+    // Through nginx, to a path a proxying location of that server matches (and with its
+    // name as `Host`): the probe then crosses nginx to the upstream, as a client's request
+    // does, instead of asking nginx for `/` (often a static 404 that nginx logs as an error).
+    let mut proxying: BTreeMap<usize, String> = BTreeMap::new();
+    for l in nginx.locations.iter().filter(|l| l.proxy_pass.is_some()) {
+        if let Some(path) = l.literal_prefix() {
+            proxying.entry(l.server).or_insert_with(|| path.to_string());
+        } else {
+            proxying.entry(l.server).or_insert_with(|| "/".into());
+        }
+    }
+    for (i, path) in proxying {
         let Some(server) = nginx.servers.get(i) else {
             continue;
         };
+        let host = server
+            .names
+            .iter()
+            .find(|n| !n.is_empty() && *n != "_" && !n.contains(['*', '~']))
+            .cloned();
         for listen in &server.listens {
             if let Some(addr) = listen_addr(listen)
-                && seen.insert(format!("nginx {addr}"))
+                && seen.insert(format!("nginx {addr} {host:?}"))
             {
-                out.push(probe::Request::nginx(addr, "/"));
+                let mut r = probe::Request::nginx(addr, &path);
+                r.host = host.clone();
+                out.push(r);
             }
         }
     }

@@ -227,3 +227,36 @@ fn addresses() {
     assert_eq!(parse_addr("unix:", 80), None);
     assert_eq!(parse_addr("", 80), None);
 }
+
+#[test]
+fn literal_prefixes_of_locations() {
+    let t = tree(
+        r#"events {}
+http {
+    server {
+        location /api/ { }
+        location = /health { }
+        location =/exact { }
+        location ^~ /static/ { }
+        location ~ \.php$ { }
+        location ~* ^/x { }
+        location @fallback { }
+    }
+}
+"#,
+    );
+    let m = NginxModel::build(&t);
+    let got: Vec<Option<&str>> = m.locations.iter().map(|l| l.literal_prefix()).collect();
+    assert_eq!(
+        got,
+        [
+            Some("/api/"),
+            Some("/health"),
+            Some("/exact"),
+            Some("/static/"),
+            None,
+            None,
+            None
+        ]
+    );
+}
