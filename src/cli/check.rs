@@ -36,6 +36,12 @@ struct Inputs {
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    if args.sources.no_discover && args.nginx_conf.is_none() {
+        // CI mode describes another machine: this host's running nginx is not the one meant.
+        anyhow::bail!(
+            "--no-discover checks a configuration for another machine: give it with --nginx-conf"
+        );
+    }
     let choice = choose_config(args.nginx_conf.as_deref());
     let (backends, discovered, mut notes) = load_backends(&args.sources)?;
     notes.extend(choice.note.clone());

@@ -70,7 +70,8 @@ pub struct BackendArgs {
     /// Use only the backends given here; discover none on this host. For `check` this is CI
     /// mode: the configuration and units describe another machine, so nothing about this host
     /// is gathered either (name resolution, sysctls, socket permissions, users) and files the
-    /// units refer to are not read; rules that need them say so in a note.
+    /// units refer to are not read; rules that need them say so in a note. `check` then needs
+    /// --nginx-conf.
     #[arg(long)]
     pub no_discover: bool,
 }

@@ -683,7 +683,7 @@ fn without_nginx_conf_it_checks_the_running_masters_configuration() {
         .server("location / { proxy_pass http://127.0.0.1:9; }")
         .start();
     let out = reflex()
-        .args(["check", "--format", "json", "--no-discover"])
+        .args(["check", "--format", "json"])
         .output()
         .expect("run");
     let json: Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -705,6 +705,18 @@ fn without_nginx_conf_it_checks_the_running_masters_configuration() {
         assert_eq!(chosen, nginx.conf().display().to_string());
     }
     assert!(chosen != "/etc/nginx/nginx.conf");
+}
+
+#[test]
+fn no_discover_without_nginx_conf_is_an_error_not_this_hosts_nginx() {
+    let out = reflex()
+        .args(["check", "--no-discover", "--backend", "uvicorn app:app"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--nginx-conf"), "{err}");
+    assert!(out.stdout.is_empty(), "{out:?}");
 }
 
 /// The parser agrees with crossplane on the configurations these tests (and the demo) use, not
