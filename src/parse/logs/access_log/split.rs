@@ -3,7 +3,7 @@
 //! formats with more delimiters than it takes.
 
 use super::scan::Scanner;
-use super::{AccessFormat, Field, LineError, Record, Span};
+use super::{AccessFormat, Check, Field, LineError, Record, Span, Step};
 
 impl AccessFormat {
     /// Splits a whole line (without its newline).
@@ -23,30 +23,33 @@ impl AccessFormat {
         spans: &'a mut Vec<Span>,
         n: usize,
     ) -> Result<Record<'a>, LineError> {
-        spans.clear();
         if !starts_with(line, &self.prefix) || line.len() > u32::MAX as usize {
+            spans.clear();
             return Err(LineError::Prefix);
         }
         let mut pos = self.prefix.len();
         let n = n.min(self.fields.len());
-        spans.reserve(n);
+        // Every span is written below before it is read: sized once, then overwritten (no
+        // capacity check per field).
+        spans.resize(n, (0, 0));
         // Every field but the format's last ends at the first match of its literal.
         let inner = n.min(self.fields.len().saturating_sub(1));
         match self.delims {
             Some(d) => {
                 let mut scan = Scanner::new(line, d);
-                for (i, f) in self.fields[..inner].iter().enumerate() {
+                let walk = spans[..inner].iter_mut().zip(&self.steps[..inner]);
+                for (i, (span, step)) in walk.enumerate() {
                     let end = self
-                        .scan_end(&mut scan, line, pos, f)
+                        .step_end(&mut scan, line, pos, i, step)
                         .ok_or(LineError::Field(i))?;
-                    spans.push((pos as u32, end as u32));
-                    pos = end + f.until.len();
+                    *span = (pos as u32, end as u32);
+                    pos = end + step.len as usize;
                 }
             }
             None => {
-                for (i, f) in self.fields[..inner].iter().enumerate() {
+                for (i, (span, f)) in spans[..inner].iter_mut().zip(&self.fields).enumerate() {
                     let end = self.find_end(line, pos, f).ok_or(LineError::Field(i))?;
-                    spans.push((pos as u32, end as u32));
+                    *span = (pos as u32, end as u32);
                     pos = end + f.until.len();
                 }
             }
@@ -59,24 +62,38 @@ impl AccessFormat {
                 .checked_sub(f.until.len())
                 .filter(|&e| e >= pos && starts_with(&line[e..], &f.until))
                 .ok_or(LineError::Field(inner))?;
-            spans.push((pos as u32, end as u32));
+            spans[inner] = (pos as u32, end as u32);
         }
         Ok(Record::new(self, line, spans))
     }
 
-    /// [`Self::find_end`] with the delimiters' positions from `scan`.
+    /// Where inner field `k` (with `step`), starting at `from`, ends: the delimiters'
+    /// positions from `scan`, each confirmed by the step's check.
     #[inline(always)]
-    fn scan_end(
+    fn step_end(
         &self,
         scan: &mut Scanner<'_>,
         line: &[u8],
         from: usize,
-        f: &Field,
+        k: usize,
+        step: &Step,
     ) -> Option<usize> {
         let mut at = from;
         loop {
-            let i = scan.next(f.delim, at)?;
-            if f.simple || self.ends_at(line, from, i, f) {
+            let i = scan.next(step.delim, at)?;
+            let ends = match step.check {
+                Check::None => true,
+                Check::Word => match line.get(i + 1..i + 9) {
+                    Some(next) => {
+                        let w = u64::from_le_bytes(next.try_into().unwrap_or([0; 8]));
+                        w & step.mask == step.rest
+                    }
+                    None => self.ends_at(line, from, i, &self.fields[k]),
+                },
+                Check::List => !list_separator(line, i),
+                Check::Other => self.ends_at(line, from, i, &self.fields[k]),
+            };
+            if ends {
                 return Some(i);
             }
             at = i + 1;
@@ -157,6 +174,7 @@ pub(super) fn word(b: &[u8]) -> Option<(u64, u64)> {
 }
 
 /// Whether the space at `i` belongs to `, ` or ` : ` inside an upstream list.
+#[inline]
 fn list_separator(line: &[u8], i: usize) -> bool {
     let before = |k: usize| i.checked_sub(k).map(|j| line[j]);
     before(1) == Some(b',')
