@@ -127,10 +127,9 @@ pub fn read(error_logs: &[PathBuf], access_logs: &[AccessSource], w: Window) -> 
     let mut seen = Span::default();
     let mut offset_seen: Option<i32> = None;
     for src in access_logs {
-        if let Some(a) = read_access(src, &w, &mut r) {
-            seen.merge(a.span);
-            offset_seen = a.offset_s.or(offset_seen);
-        }
+        let a = read_access(src, &w, &mut r);
+        seen.merge(a.span);
+        offset_seen = a.offset_s.or(offset_seen);
     }
     let assumed = w.zone.to_offset(jiff::Timestamp::now());
     let zone = match offset_seen.and_then(|s| Offset::from_seconds(s).ok()) {
@@ -145,9 +144,7 @@ pub fn read(error_logs: &[PathBuf], access_logs: &[AccessSource], w: Window) -> 
         None => w.zone.clone(),
     };
     for path in error_logs {
-        if let Some(span) = read_errors(path, &w, &zone, &mut r) {
-            seen.merge(span);
-        }
+        seen.merge(read_errors(path, &w, &zone, &mut r));
     }
     r.logs.errors.sort_by_key(|e| e.at_ms);
     r.logs.requests.sort_by_key(|x| x.at_ms);
@@ -177,15 +174,6 @@ fn push_bounded<T>(v: &mut Vec<T>, t: T) {
         v.drain(..MAX_EVENTS);
     }
     v.push(t);
-}
-
-/// Where the first line at or after `start` begins.
-fn start_offset(
-    file: &mut File,
-    start: i64,
-    time_of: &mut impl FnMut(&[u8]) -> Option<i64>,
-) -> std::io::Result<u64> {
-    seek_since(file, start, time_of)
 }
 
 /// The time of the first timed line among the first 64 KiB (`None`: empty, or no timed line).
@@ -253,7 +241,7 @@ fn files_for(
     (files, b)
 }
 
-fn read_access(src: &AccessSource, w: &Window, r: &mut WindowRead) -> Option<access::AccessRead> {
+fn read_access(src: &AccessSource, w: &Window, r: &mut WindowRead) -> access::AccessRead {
     let fmt = &src.format;
     let has =
         fmt.index_of(Var::UpstreamAddr).is_some() && fmt.index_of(Var::UpstreamStatus).is_some();
@@ -265,11 +253,10 @@ fn read_access(src: &AccessSource, w: &Window, r: &mut WindowRead) -> Option<acc
             how: format!("add `{}` to the http block and use it: `access_log {} reflex;`", access::LOG_FORMAT_HINT, src.path.display()),
         });
     }
-    let field = access::time_field(fmt);
-    let (files, bounds) = match field {
+    let (files, window) = match access::time_field(fmt) {
         Some(f) => {
             let (files, b) = files_for(&src.path, w, 0, &mut access::time_of(fmt, f), &mut r.notes);
-            (files, Some(b))
+            (files, Some((f, b)))
         }
         None => {
             r.unavailable.push(Unavailable {
@@ -280,22 +267,19 @@ fn read_access(src: &AccessSource, w: &Window, r: &mut WindowRead) -> Option<acc
             (vec![src.path.clone()], None)
         }
     };
-    let mut total: Option<access::AccessRead> = None;
+    let mut total = access::AccessRead::default();
     for path in files {
-        match access::read_file(&path, fmt, bounds, &mut r.logs) {
+        match access::read_file(&path, fmt, window, &mut r.logs) {
             Ok(a) => {
                 r.logs.sources.push(path.display().to_string());
-                let t = total.get_or_insert_with(Default::default);
-                t.span.merge(a.span);
-                t.offset_s = a.offset_s.or(t.offset_s);
-                t.future += a.future;
+                total.span.merge(a.span);
+                total.offset_s = a.offset_s.or(total.offset_s);
+                total.future += a.future;
             }
             Err(e) => r.unavailable.push(missing(&path, &e)),
         }
     }
-    if let Some(t) = &total {
-        future_note(&src.path, t.future, &mut r.notes);
-    }
+    future_note(&src.path, total.future, &mut r.notes);
     total
 }
 
@@ -309,17 +293,17 @@ fn future_note(path: &Path, n: u64, notes: &mut Vec<String>) {
 }
 
 /// Reads the error log's window; `zone` turns its local times into UTC.
-fn read_errors(path: &Path, w: &Window, zone: &TimeZone, r: &mut WindowRead) -> Option<Span> {
+fn read_errors(path: &Path, w: &Window, zone: &TimeZone, r: &mut WindowRead) -> Span {
     let shift = i64::from(zone.to_offset(jiff::Timestamp::now()).seconds());
     let mut time_of = |l: &[u8]| time::error_log_civil(l);
     let (files, b) = files_for(path, w, shift, &mut time_of, &mut r.notes);
-    let mut span: Option<Span> = None;
+    let mut span = Span::default();
     let mut future = 0;
     for file in files {
-        match read_error_file(&file, b, zone, &mut r.logs) {
+        match read_error_file(&file, b, shift, zone, &mut r.logs) {
             Ok((s, f)) => {
                 r.logs.sources.push(file.display().to_string());
-                span.get_or_insert_with(Default::default).merge(s);
+                span.merge(s);
                 future += f;
             }
             Err(e) => r.unavailable.push(missing(&file, &e)),
@@ -329,9 +313,10 @@ fn read_errors(path: &Path, w: &Window, zone: &TimeZone, r: &mut WindowRead) -> 
     span
 }
 
-/// Local civil seconds (as the error log writes them) in `zone` → Unix seconds.
-fn to_utc(civil: i64, zone: &TimeZone) -> i64 {
-    let approx = civil - i64::from(zone.to_offset(jiff::Timestamp::now()).seconds());
+/// Local civil seconds (as the error log writes them) in `zone` → Unix seconds; `shift` is
+/// the zone's offset now, which places `civil` close enough to look up its own offset.
+fn to_utc(civil: i64, shift: i64, zone: &TimeZone) -> i64 {
+    let approx = civil - shift;
     let at = jiff::Timestamp::from_second(approx).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     civil - i64::from(zone.to_offset(at).seconds())
 }
@@ -339,11 +324,12 @@ fn to_utc(civil: i64, zone: &TimeZone) -> i64 {
 fn read_error_file(
     path: &Path,
     b: Bounds,
+    shift: i64,
     zone: &TimeZone,
     out: &mut LogWindow,
 ) -> std::io::Result<(Span, u64)> {
     let mut file = File::open(path)?;
-    let pos = start_offset(&mut file, b.start, &mut |l: &[u8]| time::error_log_civil(l))?;
+    let pos = seek_since(&mut file, b.start, &mut time::error_log_civil)?;
     file.seek(SeekFrom::Start(pos))?;
     let mut span = Span::default();
     let mut future = 0;
@@ -362,7 +348,7 @@ fn read_error_file(
             future += 1;
             return;
         }
-        let utc = to_utc(parsed.civil_time, zone);
+        let utc = to_utc(parsed.civil_time, shift, zone);
         span.add(utc);
         if let Some(e) = event(&parsed, utc, line) {
             push_bounded(&mut out.errors, e);

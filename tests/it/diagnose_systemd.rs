@@ -3,10 +3,9 @@
 //! survives the stop) whose start would help. The test directory is bind-mounted at the same
 //! path inside the container, so the unit's unix socket and the host's nginx meet there.
 //!
-//! The container has no pip, so the backend is a stand-in `uvicorn` (stdlib Python): it imports
-//! the app module as uvicorn does (a broken app fails with the real traceback), then serves HTTP
-//! on `--uds`. reflex reads its units over the container's bus and journal
-//! (`REFLEX_SYSTEM_BUS`, `REFLEX_JOURNAL_DIR`) and everything else on the host.
+//! The backend is a real uvicorn, Debian's in the container (`systemd::UVICORN`), on `--uds`.
+//! reflex reads its units over the container's bus and journal (`REFLEX_SYSTEM_BUS`,
+//! `REFLEX_JOURNAL_DIR`) and everything else on the host.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -17,39 +16,15 @@ use reflex::gather::evidence::systemd::{BUS_ENV, JOURNAL_DIR_ENV};
 use crate::diag_support::{Diagnose, get_each, nginx, proxy, wait_until};
 use crate::harness::nginx::Nginx;
 use crate::harness::{repo, shared_tempdir, write};
-use crate::systemd::Lab;
+use crate::systemd::{Lab, OK_APP, UVICORN};
 
-pub(crate) const FAKE_UVICORN: &str = r#"#!/usr/bin/python3
-# A stand-in for uvicorn: `uvicorn MODULE:app --uds PATH` imports MODULE, then serves HTTP.
-import http.server, importlib, os, socketserver, sys
-args = sys.argv[1:]
-uds = args[args.index("--uds") + 1]
-sys.path.insert(0, os.getcwd())
-print("INFO:     Started server process [%d]" % os.getpid(), flush=True)
-importlib.import_module(args[0].split(":")[0])
-if os.path.exists(uds):
-    os.unlink(uds)
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "3"); self.end_headers()
-        self.wfile.write(b"ok\n")
-    def address_string(self):
-        return "unix"
-class S(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-srv = S(uds, H)
-os.chmod(uds, 0o666)
-print("INFO:     Uvicorn running on unix socket %s" % uds, flush=True)
-srv.serve_forever()
-"#;
-
-/// A unit running the stand-in on `DIR/NAME.sock`, written in the container and (for
-/// `--unit`) on the host.
+/// A unit running uvicorn on `DIR/NAME.sock`, written in the container and (for `--unit`) on
+/// the host.
 fn unit(lab: &Lab, dir: &Path, name: &str, module: &str) -> std::path::PathBuf {
     let d = dir.display();
     let text = format!(
         "[Unit]\nDescription=reflex diagnose {name}\n[Service]\n\
-         ExecStart={d}/bin/uvicorn {module}:app --uds {d}/{name}.sock\n\
+         ExecStart={UVICORN} {module}:app --uds {d}/{name}.sock\n\
          WorkingDirectory={d}\nRestart=always\nRestartSec=200ms\n\
          [Install]\nWantedBy=multi-user.target\n"
     );
@@ -76,18 +51,14 @@ fn diagnose(lab: &Lab, n: &Nginx, unit_file: &Path, cwd: &Path) -> crate::diag_s
 fn crash_loop_and_stale_restart_counter_in_a_real_systemd() {
     let tmp = shared_tempdir();
     let dir = tmp.path().join("srv");
-    std::fs::create_dir_all(dir.join("bin")).expect("mkdir");
-    for d in [&dir, &dir.join("bin")] {
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-    let fake = write(&dir, "bin/uvicorn", FAKE_UVICORN);
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     std::fs::copy(
         repo().join("tests/fixtures/apps/diag/broken_import.py"),
         dir.join("broken_import.py"),
     )
     .expect("copy the broken app");
-    write(&dir, "okapp.py", "app = None\n");
+    write(&dir, "okapp.py", OK_APP);
     let lab = Lab::up_with(&format!("--bind={}", dir.display()));
     let crashy = unit(&lab, &dir, "crashy", "broken_import");
     let stale = unit(&lab, &dir, "stale", "okapp");
@@ -123,8 +94,11 @@ fn crash_loop_and_stale_restart_counter_in_a_real_systemd() {
             u.sub_state == "running" && u.main_pid != 0 && u.n_restarts == i
         });
         assert!(
-            wait_until(Duration::from_secs(20), || dir.join("stale.sock").exists()),
-            "the stand-in did not bind"
+            // Connect, not exists: the killed process leaves its socket file behind.
+            wait_until(Duration::from_secs(20), || {
+                std::os::unix::net::UnixStream::connect(dir.join("stale.sock")).is_ok()
+            }),
+            "uvicorn did not bind"
         );
         lab.exec(&["/bin/sh", "-c", &format!("kill -9 {}", before.main_pid)]);
         lab.wait_unit("stale", "an automatic restart", |u| {

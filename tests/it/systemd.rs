@@ -27,6 +27,19 @@ sys.stdout.buffer.write(b"reflex-lab: bad \xff byte\n"); sys.stdout.flush()
 http.server.ThreadingHTTPServer(("127.0.0.1", 8080), http.server.SimpleHTTPRequestHandler).serve_forever()
 "#;
 
+/// A real uvicorn inside the container: Debian's `python3-uvicorn` (0.17.6), which the lab's
+/// rootfs includes (pip is not reachable there).
+pub(crate) const UVICORN: &str = "/usr/bin/python3 -m uvicorn";
+
+/// A plain ASGI app for it (the container has no FastAPI): `ok` to every request.
+pub(crate) const OK_APP: &str = r#"async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"3")]})
+    await send({"type": "http.response.body", "body": b"ok\n"})
+"#;
+
 const UNIT: &str = "[Unit]
 Description=reflex test service
 [Service]

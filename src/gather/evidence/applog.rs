@@ -14,19 +14,20 @@ use crate::model::evidence::{AppLogLine, Fact};
 /// (uvicorn's default format): they are the newest, but how new is unknowable.
 pub const UNDATED_TAIL: usize = 500;
 
+/// When `path` was last written, in ms since the epoch.
+pub fn modified_ms(path: &Path) -> Option<u64> {
+    let t = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64)
+}
+
 /// Reads at most the last `max_bytes` of `path` and returns its complete lines, oldest first.
 ///
 /// With `since_ms`, lines older than it are dropped (see [`in_window`]; the file's mtime bounds
 /// the age of lines without a time).
 pub fn read_tail(path: &Path, since_ms: Option<u64>, max_bytes: u64) -> Fact<Vec<AppLogLine>> {
     let what = format!("application log {}", path.display());
-    let modified_ms = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as u64);
     match read_window(path, max_bytes) {
-        Ok(bytes) => Fact::Known(in_window(parse_lines(&bytes), since_ms, modified_ms)),
+        Ok(bytes) => Fact::Known(in_window(parse_lines(&bytes), since_ms, modified_ms(path))),
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Fact::unavailable(
             &what,
             "permission denied",
@@ -92,31 +93,16 @@ pub fn in_window(
     if modified_ms.is_some_and(|m| m < since) {
         return Vec::new();
     }
+    // Lines before the first dated one are undated (their age is unknown): keep their tail.
+    let undated = lines.iter().take_while(|l| l.at_ms.is_none()).count();
     let mut last = None;
-    let judged: Vec<(bool, AppLogLine)> = lines
+    lines
         .into_iter()
-        .filter_map(|l| {
+        .skip(undated.saturating_sub(UNDATED_TAIL))
+        .filter(|l| {
             last = l.at_ms.or(last);
-            match last {
-                Some(t) if t < since => None,
-                Some(_) => Some((true, l)),
-                None => Some((false, l)),
-            }
+            last.is_none_or(|t| t >= since)
         })
-        .collect();
-    let undated = judged.iter().filter(|(dated, _)| !dated).count();
-    let skip = undated.saturating_sub(UNDATED_TAIL);
-    let mut seen = 0;
-    judged
-        .into_iter()
-        .filter(|(dated, _)| {
-            if *dated {
-                return true;
-            }
-            seen += 1;
-            seen > skip
-        })
-        .map(|(_, l)| l)
         .collect()
 }
 

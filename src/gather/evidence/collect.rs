@@ -308,9 +308,7 @@ fn newest_mtime<'a>(
     programs
         .flat_map(|p| [&p.stdout_logfile, &p.stderr_logfile])
         .flatten()
-        .filter_map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
-        .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as u64)
+        .filter_map(|f| applog::modified_ms(f))
         .max()
 }
 

@@ -9,8 +9,11 @@ use std::path::Path;
 use crate::gather::logs::for_each_line;
 use crate::model::logs::{AccessEvent, Attempt, LogWindow};
 use crate::parse::logs::access_log::{AccessFormat, Record, UpstreamList, Var, millis, status};
+use crate::parse::logs::time;
 
-use super::{Bounds, Span, push_bounded, start_offset};
+use crate::gather::logs::seek_since;
+
+use super::{Bounds, Span, push_bounded};
 
 /// The fields diagnosis needs, as a `log_format` line to add when the format lacks them.
 pub const LOG_FORMAT_HINT: &str = r#"log_format reflex '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$upstream_addr" "$upstream_status" "$upstream_connect_time" "$upstream_header_time" "$upstream_response_time" $request_time';"#;
@@ -57,19 +60,18 @@ pub struct AccessRead {
     pub future: u64,
 }
 
-/// Reads the requests of the window from one file (`bounds` in Unix seconds; `None`: the
-/// format has no time field and the whole file is read).
+/// Reads the requests of the window from one file: `window` is the format's time field and
+/// the bounds in Unix seconds (`None`: the format has no time field and the whole file is read).
 pub fn read_file(
     path: &Path,
     fmt: &AccessFormat,
-    bounds: Option<Bounds>,
+    window: Option<(TimeField, Bounds)>,
     out: &mut LogWindow,
 ) -> std::io::Result<AccessRead> {
     let mut file = File::open(path)?;
-    let field = time_field(fmt);
-    let pos = match (bounds, field) {
-        (Some(b), Some(f)) => start_offset(&mut file, b.start, &mut time_of(fmt, f))?,
-        _ => 0,
+    let pos = match window {
+        Some((f, b)) => seek_since(&mut file, b.start, &mut time_of(fmt, f))?,
+        None => 0,
     };
     file.seek(SeekFrom::Start(pos))?;
     let mut got = AccessRead::default();
@@ -86,8 +88,8 @@ pub fn read_file(
             out.malformed += 1;
             return;
         };
-        let t = field.and_then(|f| record_time(&rec, f));
-        if let (Some(b), Some(t)) = (bounds, t) {
+        let t = window.and_then(|(f, _)| record_time(&rec, f));
+        if let (Some((_, b)), Some(t)) = (window, t) {
             if t < b.start {
                 return;
             }
@@ -96,10 +98,7 @@ pub fn read_file(
                 return;
             }
         }
-        if let Some(o) = rec
-            .raw(Var::TimeLocal)
-            .and_then(super::zone::time_local_offset)
-        {
+        if let Some(o) = rec.raw(Var::TimeLocal).and_then(time::time_local_offset) {
             got.offset_s = Some(o);
         }
         let t = t.unwrap_or(0);

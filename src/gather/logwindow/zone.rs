@@ -46,23 +46,6 @@ pub fn parse_tz(tz: &str) -> Option<TimeZone> {
         .or_else(|| TimeZone::posix(name).ok())
 }
 
-/// The UTC offset, in seconds, at the end of a `$time_local` value (`01/Dec/2026:11:19:33
-/// +0900` → 32400).
-pub fn time_local_offset(v: &[u8]) -> Option<i32> {
-    let tail = v.get(v.len().checked_sub(5)?..)?;
-    let sign = match tail[0] {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    let d = |i: usize| {
-        tail.get(i)
-            .filter(|c| c.is_ascii_digit())
-            .map(|c| i32::from(c - b'0'))
-    };
-    Some(sign * ((d(1)? * 10 + d(2)?) * 3600 + (d(3)? * 10 + d(4)?) * 60))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,19 +69,5 @@ mod tests {
             assert_eq!(z.to_offset(at).seconds(), 9 * 3600, "{tz}");
         }
         assert!(parse_tz("No/Such_Zone-x").is_none());
-    }
-
-    #[test]
-    fn offsets_of_time_local() {
-        assert_eq!(
-            time_local_offset(b"01/Dec/2026:11:19:33 +0900"),
-            Some(32_400)
-        );
-        assert_eq!(
-            time_local_offset(b"01/Dec/2026:11:19:33 -0430"),
-            Some(-16_200)
-        );
-        assert_eq!(time_local_offset(b"+0x00"), None);
-        assert_eq!(time_local_offset(b"x"), None);
     }
 }

@@ -65,7 +65,6 @@ impl<'a> NginxModel<'a> {
         for d in body.iter().filter(|d| d.directive.name == "upstream") {
             self.upstreams.push(upstream(tree, *d));
         }
-        let names: Vec<String> = self.upstreams.iter().map(|u| u.name.clone()).collect();
         let proxy = ProxySettings::default().inherit(http, &body);
         for d in &body {
             match d.directive.name.as_str() {
@@ -74,11 +73,7 @@ impl<'a> NginxModel<'a> {
                 "error_log" => self.error_logs.push(log_target(*d, "http", "error")),
                 "server" => {
                     if let Some(block) = &d.directive.block {
-                        let level = Level {
-                            tree,
-                            upstreams: &names,
-                        };
-                        self.server(level, *d, tree.expand(d.file, block), &proxy);
+                        self.server(tree, *d, tree.expand(d.file, block), &proxy);
                     }
                 }
                 _ => {}
@@ -88,7 +83,7 @@ impl<'a> NginxModel<'a> {
 
     fn server(
         &mut self,
-        level: Level<'a, '_>,
+        tree: &'a ConfigTree,
         at: Located<'a>,
         body: Vec<Located<'a>>,
         outer: &ProxySettings<'a>,
@@ -110,13 +105,13 @@ impl<'a> NginxModel<'a> {
         }
         self.servers.push(server);
         let proxy = outer.clone().inherit(at, &body);
-        self.locations_in(level, index, &body, &proxy);
+        self.locations_in(tree, index, &body, &proxy);
     }
 
     /// Walks the `location`s (and `if` / `limit_except` blocks) of one level, recursively.
     fn locations_in(
         &mut self,
-        level: Level<'a, '_>,
+        tree: &'a ConfigTree,
         server: usize,
         body: &[Located<'a>],
         outer: &ProxySettings<'a>,
@@ -124,21 +119,18 @@ impl<'a> NginxModel<'a> {
         for d in body {
             let name = d.directive.name.as_str();
             if !matches!(name, "location" | "if" | "limit_except") {
-                if name == "access_log" {
-                    // Logged in the location context; server/http ones were taken already.
-                }
                 continue;
             }
             let Some(block) = &d.directive.block else {
                 continue;
             };
-            let inner = level.tree.expand(d.file, block);
+            let inner = tree.expand(d.file, block);
             let mut proxy = outer.clone().inherit(*d, &inner);
             proxy.connection = maps::connection(&proxy.headers, &self.maps);
             let proxy_pass = inner
                 .iter()
                 .find(|x| x.directive.name == "proxy_pass")
-                .map(|x| proxy_pass::proxy_pass(*x, level.upstreams));
+                .map(|x| proxy_pass::proxy_pass(*x, &self.upstreams));
             for x in &inner {
                 if x.directive.name == "access_log" {
                     self.access_logs
@@ -156,17 +148,9 @@ impl<'a> NginxModel<'a> {
                 proxy_pass,
                 proxy: proxy.clone(),
             });
-            self.locations_in(level, server, &inner, &proxy);
+            self.locations_in(tree, server, &inner, &proxy);
         }
     }
-}
-
-/// What building the locations of one server needs besides the model: the tree, and the names
-/// of the upstream groups (computed once, not per `proxy_pass`).
-#[derive(Clone, Copy)]
-struct Level<'a, 'n> {
-    tree: &'a ConfigTree,
-    upstreams: &'n [String],
 }
 
 impl<'a> ProxySettings<'a> {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{Addr, ProxyPass, Scheme, Target};
+use super::{Addr, ProxyPass, Scheme, Target, Upstream};
 use crate::parse::nginx::Located;
 
 /// Parses `unix:/path`, `[::1]:8000`, `host:port` or `host` (port `default_port`).
@@ -47,7 +47,7 @@ const PATH_VARIABLES: &[&str] = &[
     "${document_uri}",
 ];
 
-pub(super) fn proxy_pass<'a>(at: Located<'a>, upstreams: &[String]) -> ProxyPass<'a> {
+pub(super) fn proxy_pass<'a>(at: Located<'a>, upstreams: &[Upstream]) -> ProxyPass<'a> {
     let url = at.directive.arg(0).to_string();
     let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
         (Scheme::Https, r)
@@ -70,11 +70,11 @@ pub(super) fn proxy_pass<'a>(at: Located<'a>, upstreams: &[String]) -> ProxyPass
     let default_port = if scheme == Scheme::Https { 443 } else { 80 };
     let target = if authority.contains('$') || authority.is_empty() {
         Target::Variable
-    } else if let Some(name) = upstreams
+    } else if let Some(u) = upstreams
         .iter()
-        .find(|u| u.eq_ignore_ascii_case(&authority))
+        .find(|u| u.name.eq_ignore_ascii_case(&authority))
     {
-        Target::Upstream(name.clone())
+        Target::Upstream(u.name.clone())
     } else {
         match parse_addr(&authority, default_port) {
             Some(a) => Target::Direct(a),

@@ -70,13 +70,20 @@ pub fn time_local(b: &[u8]) -> Option<i64> {
         digits(&b[15..], 2)?,
         digits(&b[18..], 2)?,
     )?;
-    let sign = match b[21] {
+    Some(local - i64::from(time_local_offset(&b[21..])?))
+}
+
+/// The UTC offset, in seconds, at the end of a `$time_local` value (`01/Dec/2026:11:19:33
+/// +0900` → 32400).
+pub fn time_local_offset(b: &[u8]) -> Option<i32> {
+    let tail = b.get(b.len().checked_sub(5)?..)?;
+    let sign = match tail[0] {
         b'+' => 1,
         b'-' => -1,
         _ => return None,
     };
-    let off = i64::from(digits(&b[22..], 2)? * 3600 + digits(&b[24..], 2)? * 60);
-    Some(local - sign * off)
+    let secs = digits(&tail[1..], 2)? * 3600 + digits(&tail[3..], 2)? * 60;
+    Some(sign * i32::try_from(secs).ok()?)
 }
 
 /// `$time_iso8601`, `2000-10-10T13:55:36-07:00` (or `…Z`), as Unix seconds (UTC).
@@ -122,6 +129,20 @@ pub fn error_log_civil(b: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_of_time_local() {
+        assert_eq!(
+            time_local_offset(b"01/Dec/2026:11:19:33 +0900"),
+            Some(32_400)
+        );
+        assert_eq!(
+            time_local_offset(b"01/Dec/2026:11:19:33 -0430"),
+            Some(-16_200)
+        );
+        assert_eq!(time_local_offset(b"+0x00"), None);
+        assert_eq!(time_local_offset(b"x"), None);
+    }
 
     #[test]
     fn time_local_to_epoch() {

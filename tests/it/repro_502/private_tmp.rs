@@ -4,20 +4,17 @@
 //! 502) while the backend answers in its own mount namespace. The fixed unit binds
 //! `/run/app/app.sock` (`RuntimeDirectory=app`), which both see: 200.
 //!
-//! The container has no pip: the backend is the stdlib stand-in `uvicorn` of
-//! `diagnose_systemd.rs` (so reflex reads its `--uds` as it would uvicorn's). reflex runs on
-//! the host, on the unit file through the container's root and on a copy of the container's
+//! The backend is a real uvicorn, Debian's in the container (`systemd::UVICORN`). reflex runs
+//! on the host, on the unit file through the container's root and on a copy of the container's
 //! /etc/nginx (its includes are absolute: read in place, they would name the host's files).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::diagnose_systemd::FAKE_UVICORN;
 use crate::harness::check::{assert_no_problems, reflex_check_args};
 use crate::harness::ns::Wrap;
 use crate::harness::tempdir;
-use crate::systemd::Lab;
+use crate::systemd::{Lab, OK_APP, UVICORN};
 
 /// `get.py TARGET`: prints the HTTP status of `GET /` at TARGET (`http://…` or `unix:PATH`),
 /// 0 when there is no HTTP answer (refused, missing socket).
@@ -40,11 +37,11 @@ except Exception:
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// The unit `NAME.service` running the stand-in on `sock`, with `more` [Service] lines.
+/// The unit `NAME.service` running uvicorn on `sock`, with `more` [Service] lines.
 fn unit(name: &str, sock: &str, more: &str) -> String {
     format!(
         "[Unit]\nDescription=reflex private tmp {name}\n[Service]\n\
-         ExecStart=/srv/bin/uvicorn okapp:app --uds {sock}\nWorkingDirectory=/srv\n\
+         ExecStart={UVICORN} okapp:app --uds {sock}\nWorkingDirectory=/srv\n\
          PrivateTmp=yes\nRestart=always\n{more}"
     )
 }
@@ -133,11 +130,8 @@ fn copy_tree(lab: &Lab, from: &Path, to: &Path, prefix: &str) {
 #[test]
 fn unix_socket_private_tmp_in_a_real_systemd() {
     let lab = Lab::up_with("");
-    std::fs::create_dir_all(lab.root.join("srv/bin")).expect("mkdir /srv/bin");
-    lab.write("/srv/bin/uvicorn", FAKE_UVICORN);
-    let fake = lab.root.join("srv/bin/uvicorn");
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    lab.write("/srv/okapp.py", "app = None\n");
+    std::fs::create_dir_all(lab.root.join("srv")).expect("mkdir /srv");
+    lab.write("/srv/okapp.py", OK_APP);
     lab.write("/srv/get.py", GET_PY);
     let error_log =
         || std::fs::read_to_string(lab.root.join("var/log/nginx/error.log")).unwrap_or_default();
