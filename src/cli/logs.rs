@@ -148,14 +148,12 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--since` in nginx's time syntax (`15m`, `2h`, `1h30m`, `1d`), as `diagnose` reads it.
 fn parse_since(s: &str) -> anyhow::Result<jiff::SignedDuration> {
-    let d: jiff::SignedDuration = s
-        .parse()
-        .with_context(|| format!("--since `{s}`: expected a duration such as 15m, 2h, 1h30m"))?;
-    if d.is_negative() {
-        bail!("--since `{s}` is negative");
-    }
-    Ok(d)
+    let d = crate::model::nginx::parse_time(s).with_context(|| {
+        format!("--since `{s}`: expected a duration such as 15m, 2h, 1h30m, 1d")
+    })?;
+    jiff::SignedDuration::try_from(d).with_context(|| format!("--since `{s}` is too long"))
 }
 
 /// The `--since` cutoff: as Unix seconds, and as the local civil seconds error logs use.
@@ -216,7 +214,7 @@ fn known(args: &LogsArgs) -> anyhow::Result<Known> {
 }
 
 /// Lines sampled from the start of a file to tell its kind and format.
-const SAMPLE_BYTES: usize = 64 << 10;
+pub(super) const SAMPLE_BYTES: usize = 64 << 10;
 const SAMPLE_LINES: usize = 32;
 
 fn summarise(
@@ -318,26 +316,9 @@ fn choose_format<'k>(
     {
         return Ok(f);
     }
-    let lines: Vec<&[u8]> = head
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .take(SAMPLE_LINES)
-        .collect();
-    let mut spans = Vec::new();
-    let mut best: Option<(usize, usize, usize)> = None; // (matches, fields, index)
-    for (i, (_, f)) in known.formats.iter().enumerate() {
-        let m = lines
-            .iter()
-            .filter(|l| f.parse(l, &mut spans).is_ok())
-            .count();
-        let cand = (m, f.len(), usize::MAX - i);
-        if m > 0 && best.is_none_or(|b| cand > b) {
-            best = Some(cand);
-        }
-    }
-    match best {
-        Some((_, _, i)) => {
-            let (n, f) = &known.formats[usize::MAX - i];
+    match best_format(&known.formats, head) {
+        Some(i) => {
+            let (n, f) = &known.formats[i];
             Ok((n.as_str(), f))
         }
         None => {
@@ -349,6 +330,29 @@ fn choose_format<'k>(
             Ok(find("combined").unwrap_or_else(|| unreachable!("combined is always known")))
         }
     }
+}
+
+/// The index of the format among `formats` that matches most of the first lines of `head`
+/// (ties: the one with more fields, then the first); `None` when none matches any.
+pub(super) fn best_format(formats: &[(String, AccessFormat)], head: &[u8]) -> Option<usize> {
+    let lines: Vec<&[u8]> = head
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .take(SAMPLE_LINES)
+        .collect();
+    let mut spans = Vec::new();
+    let mut best: Option<(usize, usize, usize)> = None; // (matches, fields, MAX - index)
+    for (i, (_, f)) in formats.iter().enumerate() {
+        let m = lines
+            .iter()
+            .filter(|l| f.parse(l, &mut spans).is_ok())
+            .count();
+        let cand = (m, f.len(), usize::MAX - i);
+        if m > 0 && best.is_none_or(|b| cand > b) {
+            best = Some(cand);
+        }
+    }
+    best.map(|(_, _, i)| usize::MAX - i)
 }
 
 /// Request counts as JSON fields.

@@ -12,15 +12,18 @@ use crate::model::logs::LogWindow;
 pub enum Verdict {
     Findings,
     Healthy,
-    /// No finding, and no log could be read: not a clean bill of health.
+    /// No finding, and no log could be read, or nothing in them parsed (lines in a format
+    /// reflex was not told): not a clean bill of health.
     Inconclusive,
 }
 
 impl Verdict {
     pub fn of(findings: &[Diagnosis], logs: &LogWindow) -> Verdict {
+        let nothing_parsed =
+            logs.requests.is_empty() && logs.errors.is_empty() && logs.malformed > 0;
         if !findings.is_empty() {
             Verdict::Findings
-        } else if logs.sources.is_empty() {
+        } else if logs.sources.is_empty() || nothing_parsed {
             Verdict::Inconclusive
         } else {
             Verdict::Healthy
@@ -99,7 +102,7 @@ pub fn text(r: &Report<'_>) -> String {
         Verdict::Inconclusive => {
             let _ = writeln!(
                 out,
-                "{yellow}inconclusive{yellow:#}: nothing wrong in the live evidence, but no log could be read (see evidence unavailable)"
+                "{yellow}inconclusive{yellow:#}: nothing wrong in the live evidence, but no log could be read or none of its lines parsed (see evidence unavailable; --log-format names an access log's format)"
             );
         }
         Verdict::Findings => {}
@@ -147,4 +150,23 @@ fn finding(
         let _ = writeln!(out, "   {dim}·{dim:#} {e}");
     }
     let _ = writeln!(out, "   {bold}fix:{bold:#} {}", d.fix);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_is_inconclusive_when_no_line_parsed() {
+        let mut logs = LogWindow {
+            sources: vec!["access.log".into()],
+            ..LogWindow::default()
+        };
+        assert_eq!(Verdict::of(&[], &logs), Verdict::Healthy);
+        logs.malformed = 2;
+        assert_eq!(Verdict::of(&[], &logs), Verdict::Inconclusive);
+        logs.sources.clear();
+        logs.malformed = 0;
+        assert_eq!(Verdict::of(&[], &logs), Verdict::Inconclusive);
+    }
 }

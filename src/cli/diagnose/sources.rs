@@ -68,9 +68,13 @@ pub fn log_sources(
     let mut errors: Vec<PathBuf> = args.error_logs.clone();
     let mut access: Vec<AccessSource> = Vec::new();
     for p in &args.access_logs {
+        let format = match args.log_format.as_deref() {
+            Some(name) => format_of(name)?,
+            None => detect_format(p, nginx, &format_of)?,
+        };
         access.push(AccessSource {
             path: p.clone(),
-            format: format_of(args.log_format.as_deref().unwrap_or("combined"))?,
+            format,
         });
     }
     // Offline, the configuration's paths are this host's files, not the copied ones.
@@ -108,4 +112,25 @@ pub fn log_sources(
         }
     }
     Ok((errors, access))
+}
+
+/// The format of an access log named without `--log-format`: whichever known format
+/// (`combined` and every `log_format` of the configuration) matches most of its first lines, as
+/// `reflex logs` does; `combined` when none does (its lines then count as malformed).
+fn detect_format(
+    path: &Path,
+    nginx: Option<&NginxModel<'_>>,
+    format_of: &dyn Fn(&str) -> anyhow::Result<AccessFormat>,
+) -> anyhow::Result<AccessFormat> {
+    let mut formats = vec![("combined".to_string(), AccessFormat::combined())];
+    for f in nginx.map(|n| n.log_formats.as_slice()).unwrap_or_default() {
+        formats.push((f.name.clone(), format_of(&f.name)?));
+    }
+    let head = std::fs::File::open(path)
+        .and_then(|mut file| {
+            crate::gather::logs::sample(&mut file, 0, crate::cli::logs::SAMPLE_BYTES)
+        })
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    let i = crate::cli::logs::best_format(&formats, &head).unwrap_or(0);
+    Ok(formats.swap_remove(i).1)
 }
