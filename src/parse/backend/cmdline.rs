@@ -16,7 +16,7 @@ mod layers;
 mod options;
 mod uvicorn;
 
-pub use address::parse_address;
+use address::parse_address;
 pub use options::Kind;
 
 /// What a command line is run as, besides its words.
@@ -207,8 +207,8 @@ pub fn config_file(
             "`GUNICORN_CMD_ARGS` may name one: {why}"
         ))));
     }
-    let from_env = match env_args(env) {
-        Ok(a) => a.map(|a| options::scan(kind, &a)).transpose()?,
+    let from_env = match env_options(kind, env)? {
+        Ok(scanned) => scanned,
         Err(why) => return Ok(Some(Err(why))),
     };
     Ok(Some(Ok(
@@ -235,6 +235,17 @@ fn env_args(env: &BTreeMap<String, String>) -> Result<Option<Vec<String>>, Strin
         Some(a) => shlex::split(a).map(Some).ok_or_else(|| {
             format!("`GUNICORN_CMD_ARGS={a}` has unbalanced quotes (gunicorn refuses to start)")
         }),
+    }
+}
+
+/// `GUNICORN_CMD_ARGS` scanned as options; the inner `Err` as [`env_args`]'s.
+fn env_options(
+    kind: Kind,
+    env: &BTreeMap<String, String>,
+) -> Result<Result<Option<options::Scanned>, String>, CmdlineError> {
+    match env_args(env) {
+        Ok(a) => Ok(Ok(a.map(|a| options::scan(kind, &a)).transpose()?)),
+        Err(why) => Ok(Err(why)),
     }
 }
 
@@ -281,10 +292,7 @@ pub fn parse_with_gaps(
             uvicorn::apply(&mut b, &sources)?;
         }
         Kind::Gunicorn => {
-            let env_cli = match env_args(&env) {
-                Ok(a) => Ok(a.map(|a| options::scan(kind, &a)).transpose()?),
-                Err(why) => Err(why),
-            };
+            let env_cli = env_options(kind, &env)?;
             let conf = match config {
                 ConfigText::Absent => gunicorn::Conf::Absent,
                 ConfigText::Read(t) => gunicorn::Conf::Read(super::gunicorn_conf::parse(t)),

@@ -11,6 +11,7 @@
 //! Expanding the include globs is `gather`'s job: this parser only returns them.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
 /// One process of a `[program:NAME]` section (`numprocs` makes several).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,14 +99,29 @@ fn programs(
     let Some((_, _, line)) = get("command") else {
         return Err("has no command=".into());
     };
-    let num = |k: &str, default: u32| -> Result<u32, String> {
-        get(k).map_or(Ok(default), |(_, v, l)| {
-            v.trim()
-                .parse()
-                .map_err(|_| format!("line {l}: {k} `{v}` is not a number"))
-        })
+    /// A number setting, if present.
+    fn num<T: FromStr>(keys: &Section, k: &str) -> Result<Option<T>, String> {
+        keys.iter()
+            .rev()
+            .find(|(key, _, _)| key == k)
+            .map(|(_, v, l)| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| format!("line {l}: {k} `{v}` is not a number"))
+            })
+            .transpose()
+    }
+    let numprocs: u32 = num(keys, "numprocs")?.unwrap_or(1);
+    let start: u32 = num(keys, "numprocs_start")?.unwrap_or(0);
+    // Settings that do not depend on the process number.
+    let umask = match get("umask") {
+        Some((_, v, l)) => {
+            Some(octal(v).ok_or_else(|| format!("line {l}: umask `{v}` is not octal"))?)
+        }
+        None => None,
     };
-    let (numprocs, start) = (num("numprocs", 1)?, num("numprocs_start", 0)?);
+    let stopwaitsecs: Option<u64> = num(keys, "stopwaitsecs")?;
+    let autorestart = get("autorestart").map(|(_, v, l)| (v.trim().to_string(), *l));
     for process_num in start..start + numprocs {
         let mut vars = base.clone();
         vars.insert("program_name".into(), name.into());
@@ -120,22 +136,8 @@ fn programs(
         let command = at("command")?.unwrap_or_default();
         let argv =
             shlex::split(&command).ok_or_else(|| format!("line {line}: unbalanced quotes"))?;
-        let umask = match get("umask") {
-            Some((_, v, l)) => {
-                Some(octal(v).ok_or_else(|| format!("line {l}: umask `{v}` is not octal"))?)
-            }
-            None => None,
-        };
-        let stopwaitsecs = match get("stopwaitsecs") {
-            Some((_, v, l)) => Some(
-                v.trim()
-                    .parse()
-                    .map_err(|_| format!("line {l}: stopwaitsecs `{v}` is not a number"))?,
-            ),
-            None => None,
-        };
         out.push(Program {
-            autorestart: get("autorestart").map(|(_, v, l)| (v.trim().to_string(), *l)),
+            autorestart: autorestart.clone(),
             stopwaitsecs,
             program: name.into(),
             process_name: at("process_name")?.unwrap_or_else(|| name.into()),

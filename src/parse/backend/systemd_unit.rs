@@ -185,7 +185,7 @@ pub fn service(files: &[UnitFile], unit_name: &str) -> Service {
                     optional: v.starts_with('-'),
                 }),
                 "Restart" => s.restart = Some((v.to_string(), a.line)),
-                "PrivateTmp" => match values::boolean(v) {
+                "PrivateTmp" => match super::boolean(v) {
                     Some(on) => s.private_tmp = on,
                     None => s.errors.push(err("not a boolean".into())),
                 },

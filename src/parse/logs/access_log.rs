@@ -108,10 +108,6 @@ struct Field {
     list: bool,
     /// A `"` in `until` may be escaped (`escape=json`).
     json_quote: bool,
-    /// `until` is one byte with neither of the above: the field ends at its first match.
-    simple: bool,
-    /// The index of `until[0]` in the format's [`Delims`].
-    delim: u8,
     /// `until[1..]` as a little-endian word and the mask of its bytes, when it fits in one
     /// (a literal's tail is then checked with one comparison, not a loop of varying length).
     rest: Option<(u64, u64)>,
@@ -211,8 +207,6 @@ impl AccessFormat {
                 until: Box::default(),
                 list: false,
                 json_quote: false,
-                simple: false,
-                delim: 0,
                 rest: None,
             });
             i = next;
@@ -225,47 +219,49 @@ impl AccessFormat {
             let first = f.until.first().copied();
             f.list = f.var.is_some_and(Var::is_list) && first == Some(b' ');
             f.json_quote = escape == Escape::Json && first == Some(b'"');
-            f.simple = f.until.len() == 1 && !f.list && !f.json_quote;
             f.rest = f.until.get(1..).and_then(word);
         }
         let mut delims = Some(Delims::default());
-        if let Some((_, inner)) = fields.split_last_mut() {
-            for f in inner {
-                // Not the last field: `until` is not empty (adjacent variables are refused).
-                match (&mut delims, f.until.first()) {
-                    (Some(d), Some(&b)) => match d.add(b) {
-                        Some(k) => f.delim = k,
-                        None => delims = None,
-                    },
-                    _ => delims = None,
-                }
-            }
-        }
-        let steps = fields
+        let inner = fields
             .split_last()
             .map(|(_, inner)| inner)
-            .unwrap_or_default()
-            .iter()
-            .map(|f| {
-                let (rest, mask) = f.rest.unwrap_or((0, 0));
-                let check = if f.simple {
-                    Check::None
-                } else if f.list && &*f.until == b" " {
-                    Check::List
-                } else if f.rest.is_some() && !f.list && !f.json_quote {
-                    Check::Word
-                } else {
-                    Check::Other
-                };
-                Step {
-                    rest,
-                    mask,
-                    len: u32::try_from(f.until.len()).unwrap_or(u32::MAX),
-                    delim: f.delim,
-                    check,
+            .unwrap_or_default();
+        let mut steps = Vec::with_capacity(inner.len());
+        for f in inner {
+            // Not the last field: `until` is not empty (adjacent variables are refused).
+            let delim = match (&mut delims, f.until.first()) {
+                (Some(d), Some(&b)) => match d.add(b) {
+                    Some(k) => k,
+                    None => {
+                        delims = None;
+                        0
+                    }
+                },
+                _ => {
+                    delims = None;
+                    0
                 }
-            })
-            .collect();
+            };
+            let (rest, mask) = f.rest.unwrap_or((0, 0));
+            // `until` is one byte with neither a list nor a JSON quote: its first match ends it.
+            let check = if f.until.len() == 1 && !f.list && !f.json_quote {
+                Check::None
+            } else if f.list && &*f.until == b" " {
+                Check::List
+            } else if f.rest.is_some() && !f.list && !f.json_quote {
+                Check::Word
+            } else {
+                Check::Other
+            };
+            steps.push(Step {
+                rest,
+                mask,
+                len: u32::try_from(f.until.len()).unwrap_or(u32::MAX),
+                delim,
+                check,
+            });
+        }
+        let steps = steps.into_boxed_slice();
         let mut slot = [None; KNOWN];
         for (i, f) in fields.iter().enumerate() {
             if let Some(v) = f.var

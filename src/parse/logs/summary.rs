@@ -17,7 +17,7 @@ mod access;
 mod errors;
 
 pub use access::{AccessFeeder, AccessSummary, Failing, Slow};
-pub use errors::{ClassCounts, ErrorSummary, Unclassified, shape};
+pub use errors::{ClassCounts, ErrorSummary, Unclassified};
 
 /// Most-failing URI paths tracked at once.
 pub const URI_CAP: usize = 1024;

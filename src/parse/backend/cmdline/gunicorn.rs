@@ -94,7 +94,7 @@ pub(super) fn apply(b: &mut Backend, s: &Sources<'_>) -> Result<(), CmdlineError
             b.set_unknown(Knob::Bind, why);
         }
     }
-    b.workers = match l.int("workers", Knob::Workers, b, false)? {
+    b.workers = match l.int("workers", Some(Knob::Workers), b, false)? {
         Some(n) => n as u32,
         // The `workers` default is int($WEB_CONCURRENCY or 1).
         None => s
@@ -105,19 +105,19 @@ pub(super) fn apply(b: &mut Backend, s: &Sources<'_>) -> Result<(), CmdlineError
     // uvicorn's UvicornWorker passes `timeout_keep_alive=self.cfg.keepalive`; gunicorn's own
     // threaded and async workers use `keepalive` too.
     b.keepalive = GUNICORN_KEEPALIVE_DEFAULT;
-    if let Some(k) = l.int("keepalive", Knob::KeepAlive, b, false)? {
+    if let Some(k) = l.int("keepalive", Some(Knob::KeepAlive), b, false)? {
         (b.keepalive, b.keepalive_explicit) = (secs(k), true);
     }
     // `--timeout 0` disables the arbiter's check (arbiter.py `murder_workers`: `if not
     // self.timeout: return`).
-    let timeout = l.int("timeout", Knob::Timeout, b, false)?;
+    let timeout = l.int("timeout", Some(Knob::Timeout), b, false)?;
     b.worker_timeout = match timeout {
         Some(0) => None,
         t => Some(t.map_or(GUNICORN_TIMEOUT_DEFAULT, secs)),
     };
-    let graceful = l.int("graceful_timeout", Knob::GracefulTimeout, b, false)?;
+    let graceful = l.int("graceful_timeout", Some(Knob::GracefulTimeout), b, false)?;
     b.graceful_timeout = Some(graceful.map_or(GUNICORN_TIMEOUT_DEFAULT, secs));
-    if let Some(n) = l.int("backlog", Knob::Backlog, b, false)? {
+    if let Some(n) = l.int("backlog", Some(Knob::Backlog), b, false)? {
         b.backlog = n as u32;
     }
     b.max_requests = l.optional("max_requests", b)?.map(|n| n as u32);
@@ -145,7 +145,9 @@ fn worker_class(l: &Layers, b: &mut Backend) -> Result<(), CmdlineError> {
         }
     };
     // Config.worker_class: a sync worker with `threads > 1` is run as the gthread worker.
-    let threads = l.int("threads", Knob::WorkerClass, b, false)?.unwrap_or(1);
+    let threads = l
+        .int("threads", Some(Knob::WorkerClass), b, false)?
+        .unwrap_or(1);
     if (class == "sync" || class.ends_with("SyncWorker")) && threads > 1 {
         class = "gthread".into();
     }
@@ -197,7 +199,7 @@ fn identity(l: &Layers, b: &mut Backend) -> Result<(), CmdlineError> {
     }
     // gunicorn sets its own `umask` (default 0) around binding a unix socket (sock.py
     // UnixSocket.bind), so the inherited umask does not decide the socket's mode.
-    b.run_as.umask = Some(l.int("umask", Knob::Umask, b, true)?.unwrap_or(0) as u32);
+    b.run_as.umask = Some(l.int("umask", Some(Knob::Umask), b, true)?.unwrap_or(0) as u32);
     match l.str("chdir") {
         Ok(Some(dir)) => {
             b.working_directory = Some(match &b.working_directory {

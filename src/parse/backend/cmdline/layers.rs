@@ -121,14 +121,7 @@ impl Layers {
         name: &str,
         b: &mut Backend,
     ) -> Result<Option<u64>, CmdlineError> {
-        if let Got::Unknown(why) = self.get(name) {
-            if self.values.contains_key(name) {
-                b.unparsed.push(why);
-            }
-            return Ok(None);
-        }
-        // Known or default: `int` never marks anything then.
-        self.int(name, Knob::Workers, b, false)
+        self.int(name, None, b, false)
     }
 
     /// A string setting; `Err(why)` when unknown.
@@ -147,18 +140,23 @@ impl Layers {
 
     /// An integer setting, `int(x, 0)` for strings as gunicorn's `validate_pos_int`; `auto`
     /// also accepts a leading-zero octal (`022`), as gunicorn's `auto_int` does for `umask`.
-    /// Unknown values mark `knob` unknown and give `None`.
+    /// Unknown values mark `knob` unknown and give `None`; with no `knob` (a setting no rule
+    /// relies on) the reason goes to `unparsed` instead, when some layer sets it.
     pub(super) fn int(
         &self,
         name: &str,
-        knob: Knob,
+        knob: Option<Knob>,
         b: &mut Backend,
         auto: bool,
     ) -> Result<Option<u64>, CmdlineError> {
         let (value, origin) = match self.get(name) {
             Got::Value(v, o) => (v, o),
             Got::Unknown(why) => {
-                b.set_unknown(knob, why);
+                match knob {
+                    Some(knob) => b.set_unknown(knob, why),
+                    None if self.values.contains_key(name) => b.unparsed.push(why),
+                    None => {}
+                }
                 return Ok(None);
             }
             Got::Default => return Ok(None),
@@ -191,7 +189,10 @@ impl Layers {
                     origin.describe(name),
                     expr(other)
                 );
-                b.set_unknown(knob, why);
+                match knob {
+                    Some(knob) => b.set_unknown(knob, why),
+                    None => b.unparsed.push(why),
+                }
                 Ok(None)
             }
         }

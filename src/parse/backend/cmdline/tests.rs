@@ -9,11 +9,11 @@ use std::time::Duration;
 use super::*;
 use crate::model::backend::Bind;
 
-fn words(s: &str) -> Vec<String> {
+pub(super) fn words(s: &str) -> Vec<String> {
     shlex::split(s).expect("test command line splits")
 }
 
-fn ctx() -> Context {
+pub(super) fn ctx() -> Context {
     Context {
         name: "test".into(),
         source: Source::Flag { index: 0 },
@@ -26,14 +26,14 @@ fn run(cmd: &str) -> Backend {
     parse(&words(cmd), None, &BTreeMap::new(), ctx()).expect(cmd)
 }
 
-fn tcp(host: &str, port: u16) -> Bind {
+pub(super) fn tcp(host: &str, port: u16) -> Bind {
     Bind::Tcp {
         host: host.into(),
         port,
     }
 }
 
-fn unix(path: &str) -> Bind {
+pub(super) fn unix(path: &str) -> Bind {
     Bind::Unix { path: path.into() }
 }
 
@@ -359,4 +359,41 @@ fn same_backend_across_launchers() {
     let a = words("/srv/.venv/bin/uvicorn --uds /run/a.sock a:b");
     let b = words("/srv/.venv/bin/python3 /srv/.venv/bin/uvicorn --uds /run/a.sock a:b");
     assert_eq!(server_args(&a), server_args(&b));
+}
+
+#[test]
+fn optional_settings_never_mark_a_knob_unknown() {
+    // A negative `max_requests` is not understood: reported, but no knob becomes unknown.
+    let b = parse(
+        &words("gunicorn -c /etc/g.py a:b"),
+        Some(
+            "max_requests = -1
+",
+        ),
+        &BTreeMap::new(),
+        ctx(),
+    )
+    .unwrap();
+    assert!(b.is_known(Knob::Workers));
+    assert_eq!(b.workers, 1);
+    assert_eq!(b.max_requests, None);
+    assert!(
+        b.unparsed
+            .iter()
+            .any(|u| u.contains("max_requests") && u.contains("-1")),
+        "{:?}",
+        b.unparsed
+    );
+    let b = parse(
+        &words("gunicorn -c /etc/g.py -w 3 a:b"),
+        Some(
+            "max_requests = -1
+",
+        ),
+        &BTreeMap::new(),
+        ctx(),
+    )
+    .unwrap();
+    assert!(b.is_known(Knob::Workers));
+    assert_eq!(b.workers, 3);
 }

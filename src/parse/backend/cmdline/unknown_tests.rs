@@ -6,21 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::tests::{ctx, tcp, unix, words};
 use super::*;
-use crate::model::backend::Bind;
-
-fn words(s: &str) -> Vec<String> {
-    shlex::split(s).expect("test command line splits")
-}
-
-fn ctx() -> Context {
-    Context {
-        name: "test".into(),
-        source: Source::Flag { index: 0 },
-        working_directory: Some("/srv/app".into()),
-        run_as: RunAs::default(),
-    }
-}
 
 fn gapped(cmd: &str, gaps: Gaps, conf: Option<&str>, env: &[(&str, &str)]) -> Backend {
     let env: BTreeMap<String, String> = env
@@ -70,12 +57,7 @@ fn an_unreadable_environment_leaves_only_the_command_line_known() {
         ..Gaps::default()
     };
     let b = gapped("uvicorn a:b --uds /run/a.sock", gaps.clone(), None, &[]);
-    assert_eq!(
-        b.binds,
-        [Bind::Unix {
-            path: "/run/a.sock".into()
-        }]
-    );
+    assert_eq!(b.binds, [unix("/run/a.sock")]);
     // uvicorn reads `UVICORN_UDS` before `--host`/`--port`: that file may hold one.
     let tcp = gapped("uvicorn a:b --port 9000", gaps.clone(), None, &[]);
     assert!(!tcp.is_known(Knob::Bind));
@@ -106,13 +88,7 @@ fn gunicorn_cmd_args_sit_between_the_config_file_and_the_command_line() {
         &env,
     );
     assert_eq!(b.keepalive, Duration::from_secs(65));
-    assert_eq!(
-        b.binds,
-        [Bind::Tcp {
-            host: "127.0.0.1".into(),
-            port: 9
-        }]
-    );
+    assert_eq!(b.binds, [tcp("127.0.0.1", 9)]);
     // `--timeout 0` disables the worker timeout.
     assert_eq!(b.worker_timeout, None);
     assert!(b.supports_keepalive());

@@ -7,14 +7,11 @@ use std::collections::BTreeMap;
 use super::options::Scanned;
 use super::{CmdlineError, number, secs};
 use crate::model::backend::{Backend, Bind, Knob, Server, UVICORN_KEEPALIVE_DEFAULT};
+use crate::parse::backend::boolean;
 
-/// click's boolean parsing for `UVICORN_*` flag variables.
-fn click_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "t" | "yes" | "y" | "on" => Some(true),
-        "0" | "false" | "f" | "no" | "n" | "off" => Some(false),
-        _ => None,
-    }
+/// The environment variable uvicorn reads for option `name` (`UVICORN_<OPTION>`).
+fn env_var(name: &str) -> String {
+    format!("UVICORN_{}", name.to_ascii_uppercase().replace('-', "_"))
 }
 
 /// Where an option's value comes from.
@@ -45,7 +42,7 @@ impl Sources<'_> {
                 None => Got::Set(format!("--{name}"), value),
             };
         }
-        let var = format!("UVICORN_{}", name.to_ascii_uppercase().replace('-', "_"));
+        let var = env_var(name);
         if let Some(v) = self.env.get(&var) {
             return Got::Set(var, v.clone());
         }
@@ -84,9 +81,9 @@ impl Sources<'_> {
         if self.cli.opts.iter().any(|o| o.name == name) {
             return true;
         }
-        let var = format!("UVICORN_{}", name.to_ascii_uppercase().replace('-', "_"));
+        let var = env_var(name);
         match (self.env.get(&var), self.env_gap) {
-            (Some(v), _) => click_bool(v).unwrap_or(false),
+            (Some(v), _) => boolean(v).unwrap_or(false),
             (None, Some(why)) => {
                 b.set_unknown(knob, format!("`{var}` may be set: {why}"));
                 false
@@ -139,7 +136,7 @@ pub(super) fn apply(b: &mut Backend, s: &Sources<'_>) -> Result<(), CmdlineError
         None => s
             .env
             .get("UVICORN_PROXY_HEADERS")
-            .and_then(|v| click_bool(v))
+            .and_then(|v| boolean(v))
             .unwrap_or(true),
     };
     if let Got::Set(_, ips) = s.get("forwarded-allow-ips") {

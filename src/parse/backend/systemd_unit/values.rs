@@ -1,16 +1,7 @@
-//! systemd value syntaxes: booleans, time spans (systemd.time(7)) and environment files
+//! systemd value syntaxes: time spans (systemd.time(7)) and environment files
 //! (systemd.exec(5) `EnvironmentFile=`).
 
 use std::time::Duration;
-
-/// `yes`/`true`/`on`/`1` and their negations.
-pub fn boolean(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "yes" | "y" | "true" | "t" | "on" => Some(true),
-        "0" | "no" | "n" | "false" | "f" | "off" => Some(false),
-        _ => None,
-    }
-}
 
 /// A time span: `90`, `90s`, `1min 30s`, `5m`, `2h`, `500ms`; no unit means seconds.
 /// `Some(None)` is `infinity`.
@@ -128,13 +119,5 @@ mod tests {
         assert_eq!(get("B"), Some("xy"));
         assert_eq!(get("C"), Some("spaced"));
         assert_eq!(got.len(), 5);
-    }
-
-    #[test]
-    fn booleans() {
-        assert_eq!(boolean("yes"), Some(true));
-        assert_eq!(boolean("True"), Some(true));
-        assert_eq!(boolean("0"), Some(false));
-        assert_eq!(boolean("maybe"), None);
     }
 }

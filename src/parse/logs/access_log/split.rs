@@ -85,8 +85,7 @@ impl AccessFormat {
                 Check::None => true,
                 Check::Word => match line.get(i + 1..i + 9) {
                     Some(next) => {
-                        let w = u64::from_le_bytes(next.try_into().unwrap_or([0; 8]));
-                        w & step.mask == step.rest
+                        word_matches(next.try_into().unwrap_or([0; 8]), step.rest, step.mask)
                     }
                     None => self.ends_at(line, from, i, &self.fields[k]),
                 },
@@ -105,7 +104,7 @@ impl AccessFormat {
     fn ends_at(&self, line: &[u8], from: usize, i: usize, f: &Field) -> bool {
         let after = &line[i + 1..];
         let rest = match (f.rest, after.first_chunk::<8>()) {
-            (Some((w, mask)), Some(next)) => u64::from_le_bytes(*next) & mask == w,
+            (Some((w, mask)), Some(next)) => word_matches(*next, w, mask),
             _ => starts_with(after, &f.until[1..]),
         };
         rest && !(f.list && list_separator(line, i)) && !(f.json_quote && escaped(line, from, i))
@@ -124,6 +123,13 @@ impl AccessFormat {
             at = i + 1;
         }
     }
+}
+
+/// Whether the 8 bytes after a delimiter start with the literal tail `rest` (a little-endian
+/// word, `mask` covering its bytes): one masked comparison.
+#[inline(always)]
+fn word_matches(next: [u8; 8], rest: u64, mask: u64) -> bool {
+    u64::from_le_bytes(next) & mask == rest
 }
 
 /// `hay.starts_with(lit)` for the short literals between fields, without a call to `memcmp`.

@@ -152,17 +152,6 @@ impl UpstreamError {
             UpstreamError::LocalWorkerConnections => "local_worker_connections",
         }
     }
-
-    /// Whether the failure is nginx's own (its file descriptors, connection slots, temp
-    /// files): restarting the backend cannot help.
-    pub fn is_local(self) -> bool {
-        matches!(
-            self,
-            UpstreamError::LocalTempFile
-                | UpstreamError::LocalFdLimit
-                | UpstreamError::LocalWorkerConnections
-        )
-    }
 }
 
 /// A classified message.

@@ -290,8 +290,8 @@ impl AccessSummary {
         v.into_iter()
     }
 
-    /// Lines whose minute was not kept: older than all [`MINUTE_CAP`] minutes kept, plus one
-    /// per minute evicted to make room.
+    /// Lines whose minute was not kept: older than all [`MINUTE_CAP`](super::MINUTE_CAP)
+    /// minutes kept, plus one per minute evicted to make room.
     pub fn minutes_dropped(&self) -> u64 {
         self.minutes.settled().dropped
     }

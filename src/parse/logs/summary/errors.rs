@@ -36,7 +36,7 @@ pub struct Unclassified {
 
 /// A message with what varies from one line to the next elided: the contents of quoted
 /// strings (file paths, names) become `…`. Numbers are kept: they are mostly errnos.
-pub fn shape(message: &[u8]) -> Vec<u8> {
+fn shape(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len());
     let mut parts = message.split(|&b| b == b'"');
     if let Some(first) = parts.next() {

@@ -8,17 +8,17 @@ use super::super::{Counts, MINUTE_CAP};
 /// The last `$time_local` (or `$time_iso8601`) value parsed, as its length and first and last
 /// 16 bytes (the whole value, for 16 to 32 bytes), and its time.
 #[derive(Debug, Clone, Copy, Default)]
-pub(in crate::parse::logs::summary) struct LastTime {
-    pub(in crate::parse::logs::summary) len: usize,
-    pub(in crate::parse::logs::summary) head: u128,
-    pub(in crate::parse::logs::summary) tail: u128,
-    pub(in crate::parse::logs::summary) time: i64,
+pub(super) struct LastTime {
+    pub(super) len: usize,
+    pub(super) head: u128,
+    pub(super) tail: u128,
+    pub(super) time: i64,
 }
 
 impl LastTime {
     /// The key of `raw`, if it is 16 to 32 bytes long.
     #[inline]
-    pub(in crate::parse::logs::summary) fn key(raw: &[u8]) -> Option<(usize, u128, u128)> {
+    pub(super) fn key(raw: &[u8]) -> Option<(usize, u128, u128)> {
         if !(16..=32).contains(&raw.len()) {
             return None;
         }
@@ -33,8 +33,8 @@ impl LastTime {
 #[derive(Debug, Clone, Default)]
 pub(in crate::parse::logs::summary) struct Minutes {
     pub(in crate::parse::logs::summary) map: BTreeMap<i64, Counts>,
-    pub(in crate::parse::logs::summary) dropped: u64,
-    pub(in crate::parse::logs::summary) hot: Option<(i64, Counts)>,
+    pub(super) dropped: u64,
+    pub(super) hot: Option<(i64, Counts)>,
 }
 
 impl Minutes {
@@ -73,7 +73,7 @@ impl Minutes {
     }
 
     /// The minutes with the hot one merged in.
-    pub(in crate::parse::logs::summary) fn settled(&self) -> std::borrow::Cow<'_, Minutes> {
+    pub(super) fn settled(&self) -> std::borrow::Cow<'_, Minutes> {
         if self.hot.is_none() {
             return std::borrow::Cow::Borrowed(self);
         }
@@ -86,13 +86,11 @@ impl Minutes {
 /// Slots of the upstream cache: direct-mapped by a hash of the key, so a lookup is one
 /// comparison whose outcome (a hit, nearly always) the CPU predicts, where a scan of a short
 /// list exits at a different entry on every line.
-pub(in crate::parse::logs::summary) const RECENT: usize = 64;
+pub(super) const RECENT: usize = 64;
 
 /// The direct-mapped upstream cache.
 #[derive(Debug, Clone)]
-pub(in crate::parse::logs::summary) struct Cache(
-    pub(in crate::parse::logs::summary) [Recent; RECENT],
-);
+pub(super) struct Cache(pub(super) [Recent; RECENT]);
 
 impl Default for Cache {
     fn default() -> Self {
@@ -103,11 +101,11 @@ impl Default for Cache {
 /// A recently seen upstream address: its length and first and last 8 bytes (which together
 /// are the whole address when it is at most 16 bytes long), and its index.
 #[derive(Debug, Clone, Copy)]
-pub(in crate::parse::logs::summary) struct Recent {
-    pub(in crate::parse::logs::summary) len: u32,
-    pub(in crate::parse::logs::summary) head: u64,
-    pub(in crate::parse::logs::summary) tail: u64,
-    pub(in crate::parse::logs::summary) index: u32,
+pub(super) struct Recent {
+    pub(super) len: u32,
+    pub(super) head: u64,
+    pub(super) tail: u64,
+    pub(super) index: u32,
 }
 
 impl Default for Recent {
@@ -123,7 +121,7 @@ impl Default for Recent {
 
 impl Recent {
     #[inline]
-    pub(in crate::parse::logs::summary) fn key(b: &[u8]) -> (u32, u64, u64) {
+    pub(super) fn key(b: &[u8]) -> (u32, u64, u64) {
         let word = |c: &[u8]| c.iter().rev().fold(0u64, |w, &x| (w << 8) | u64::from(x));
         let (head, tail) = if b.len() >= 8 {
             let w = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
@@ -136,7 +134,7 @@ impl Recent {
 
     /// The slot of a key.
     #[inline]
-    pub(in crate::parse::logs::summary) fn slot((len, head, tail): (u32, u64, u64)) -> usize {
+    pub(super) fn slot((len, head, tail): (u32, u64, u64)) -> usize {
         let h = (head ^ tail.rotate_left(29) ^ u64::from(len)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (h >> 58) as usize % RECENT
     }
