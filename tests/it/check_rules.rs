@@ -682,21 +682,30 @@ fn without_nginx_conf_it_checks_the_running_masters_configuration() {
     let nginx = crate::harness::nginx::Nginx::builder(&a.path().join("n"))
         .server("location / { proxy_pass http://127.0.0.1:9; }")
         .start();
+    // Other tests may start and stop their own nginx at the same time: the running masters
+    // are read before and after reflex runs, and reflex must have picked one of them.
+    let running_masters = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .expect("proc")
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.starts_with("nginx: master process"))
+            .collect()
+    };
+    let mut masters = running_masters();
     let out = reflex()
         .args(["check", "--format", "json"])
         .output()
         .expect("run");
+    for m in running_masters() {
+        if !masters.contains(&m) {
+            masters.push(m);
+        }
+    }
     let json: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let chosen = json["nginx_conf"].as_str().unwrap_or_default().to_string();
-    // Other tests may run their own nginx at the same time: reflex must have picked one of the
-    // running masters' -c files, and says so when there are several.
-    let masters: Vec<String> = std::fs::read_dir("/proc")
-        .expect("proc")
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.starts_with("nginx: master process"))
-        .collect();
+    let chosen = json["nginx_conf"].as_str().expect("nginx_conf").to_string();
+    assert!(!chosen.is_empty(), "empty nginx_conf in {json}");
     assert!(
         masters.iter().any(|m| m.contains(&chosen)),
         "{chosen} not among {masters:?}"

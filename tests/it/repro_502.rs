@@ -17,8 +17,8 @@ mod private_tmp;
 
 use std::time::{Duration, Instant};
 
-use crate::harness::app::{App, Bind, Ready, self_signed};
-use crate::harness::check::{assert_no_problems, reflex_check};
+use crate::harness::app::{App, Bind, tls_uvicorn};
+use crate::harness::check::{assert_no_problems, broken_fixed, reflex_check};
 use crate::harness::http;
 use crate::harness::nginx::{Nginx, free_port};
 use crate::harness::ns::Wrap;
@@ -77,11 +77,12 @@ fn upstream_address_mismatch() {
 
     let kind = "upstream_address_mismatch";
     let backend = [app.cmdline()];
-    let mut problems =
-        reflex_check("broken", &broken.conf(), &backend, &Wrap::None).problems(kind, true);
-    problems
-        .extend(reflex_check("fixed", &fixed.conf(), &backend, &Wrap::None).problems(kind, false));
-    assert_no_problems(&problems);
+    assert_no_problems(&broken_fixed(
+        kind,
+        (&broken.conf(), &backend),
+        (&fixed.conf(), &backend),
+        &Wrap::None,
+    ));
 }
 
 #[test]
@@ -115,22 +116,18 @@ fn upstream_scheme_mismatch_https_to_plain_backend() {
 
     let kind = "upstream_scheme_mismatch";
     let backend = [app.cmdline()];
-    let mut problems =
-        reflex_check("broken", &broken.conf(), &backend, &Wrap::None).problems(kind, true);
-    problems
-        .extend(reflex_check("fixed", &fixed.conf(), &backend, &Wrap::None).problems(kind, false));
-    assert_no_problems(&problems);
+    assert_no_problems(&broken_fixed(
+        kind,
+        (&broken.conf(), &backend),
+        (&fixed.conf(), &backend),
+        &Wrap::None,
+    ));
 }
 
 #[test]
 fn upstream_scheme_mismatch_http_to_tls_backend() {
     let tmp = shared_tempdir();
-    let (key, cert) = self_signed(tmp.path());
-    // uvicorn says it runs on https:// last, after the application's startup: ready then.
-    let app = App::uvicorn(&tmp.path().join("app"))
-        .args(&["--ssl-keyfile", &key, "--ssl-certfile", &cert])
-        .ready(Ready::LogLine("running on https://".into()))
-        .start();
+    let app = tls_uvicorn(tmp.path());
     let broken = Nginx::builder(&tmp.path().join("broken"))
         .server(&proxy_to(&format!("http://127.0.0.1:{}", app.port())))
         .start();
@@ -162,11 +159,12 @@ fn upstream_scheme_mismatch_http_to_tls_backend() {
 
     let kind = "upstream_scheme_mismatch";
     let backend = [app.cmdline()];
-    let mut problems =
-        reflex_check("broken", &broken.conf(), &backend, &Wrap::None).problems(kind, true);
-    problems
-        .extend(reflex_check("fixed", &fixed.conf(), &backend, &Wrap::None).problems(kind, false));
-    assert_no_problems(&problems);
+    assert_no_problems(&broken_fixed(
+        kind,
+        (&broken.conf(), &backend),
+        (&fixed.conf(), &backend),
+        &Wrap::None,
+    ));
 }
 
 #[test]
@@ -255,10 +253,12 @@ fn upstream_localhost_dual_stack() {
 
     let kind = "upstream_localhost_dual_stack";
     let backend = [app.cmdline()];
-    let mut problems =
-        reflex_check("broken", &broken.conf(), &backend, &hosts).problems(kind, true);
-    problems.extend(reflex_check("fixed", &fixed.conf(), &backend, &hosts).problems(kind, false));
-    assert_no_problems(&problems);
+    assert_no_problems(&broken_fixed(
+        kind,
+        (&broken.conf(), &backend),
+        (&fixed.conf(), &backend),
+        &hosts,
+    ));
 }
 
 #[test]
@@ -335,11 +335,10 @@ fn worker_timeout_below_read_timeout() {
     assert!(!fixed.error_lines("upstream timed out (110").is_empty());
 
     let kind = "worker_timeout_below_read_timeout";
-    let mut problems =
-        reflex_check("broken", &broken.conf(), &[app.cmdline()], &Wrap::None).problems(kind, true);
-    problems.extend(
-        reflex_check("fixed", &fixed.conf(), &[fixed_app.cmdline()], &Wrap::None)
-            .problems(kind, false),
-    );
-    assert_no_problems(&problems);
+    assert_no_problems(&broken_fixed(
+        kind,
+        (&broken.conf(), &[app.cmdline()]),
+        (&fixed.conf(), &[fixed_app.cmdline()]),
+        &Wrap::None,
+    ));
 }

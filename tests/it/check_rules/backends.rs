@@ -43,14 +43,17 @@ fn environment_files_and_gunicorn_cmd_args_are_read() {
         GOOD_HEADERS,
     );
     let run = check(&c, &["--unit", u.to_str().unwrap_or_default()]);
-    assert_ne!(
-        run.code(),
-        2,
-        "{}",
-        String::from_utf8_lossy(&run.out.stderr)
-    );
     // PORT comes from the file (which overrides Environment=), keep-alive 75 s from
     // GUNICORN_CMD_ARGS: longer than nginx's 60 s, so no race either.
+    let backend = &run.json["backends"][0];
+    assert_eq!(
+        backend["binds"],
+        serde_json::json!(["127.0.0.1:8002"]),
+        "{}",
+        run.json
+    );
+    assert_eq!(backend["keepalive_s"], 75.0, "{}", run.json);
+    assert_eq!(backend["unknown"], serde_json::json!([]), "{}", run.json);
     assert_eq!(run.kinds(), Vec::<String>::new(), "{}", run.json);
 }
 
@@ -67,11 +70,15 @@ fn an_undefined_port_is_unknown_not_an_error() {
         GOOD_HEADERS,
     );
     let run = check(&c, &["--unit", u.to_str().unwrap_or_default()]);
-    assert_ne!(
-        run.code(),
-        2,
+    // The bind is unknown (no address made up from a default), and said so.
+    let backend = &run.json["backends"][0];
+    assert_eq!(backend["binds"], serde_json::json!([]), "{}", run.json);
+    assert!(
+        backend["unknown"]
+            .as_array()
+            .is_some_and(|u| u.iter().any(|k| k["knob"] == "bind")),
         "{}",
-        String::from_utf8_lossy(&run.out.stderr)
+        run.json
     );
     assert!(
         !run.kinds().iter().any(|k| k == "upstream_address_mismatch"),

@@ -65,12 +65,11 @@ fn worker_recycled_by_max_requests() {
         started.elapsed(),
         logs(&n)
     );
-    assert!(
+    let recycled = wait_until(Duration::from_secs(10), || {
         app.log_text()
-            .contains("Maximum request limit of 5 exceeded"),
-        "{}",
-        app.log_text()
-    );
+            .contains("Maximum request limit of 5 exceeded")
+    });
+    assert!(recycled, "{}", app.log_text());
     let r = Diagnose::new(&n.conf())
         .backend(&app.cmdline())
         .app_log(&app.stderr_log())

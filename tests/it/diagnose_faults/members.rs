@@ -3,7 +3,6 @@
 //! upstream group (not an address mismatch).
 
 use std::net::TcpStream;
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use super::logs;
@@ -40,7 +39,11 @@ fn tcp_backlog_full_at_a_busy_backend() {
         );
         http::status_or_zero(&r)
     });
-    sleep(Duration::from_millis(800));
+    // cpu_app.py prints (flushed) before it spins: the event loop is busy from then on.
+    let spinning = wait_until(Duration::from_secs(20), || {
+        app.log_text().contains("spin start")
+    });
+    assert!(spinning, "/spin did not start\n{}", app.log_text());
     let burst: Vec<_> = (0..16)
         .map(|_| {
             std::thread::spawn(move || {

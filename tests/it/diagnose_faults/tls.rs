@@ -2,21 +2,9 @@
 //! and `https://` with `proxy_ssl_verify on` to a backend whose certificate nginx does not trust
 //! (a certificate problem, not a protocol one). Neither is helped by a restart.
 
-use std::path::Path;
-
 use super::logs;
 use crate::diag_support::{Diagnose, get_each, nginx, proxy};
-use crate::harness::app::self_signed;
-use crate::harness::app::{App, Ready};
-
-fn tls_app(dir: &Path) -> App {
-    let (key, cert) = self_signed(&dir.join("tls"));
-    // uvicorn says it runs on https:// last, after the application's startup: ready then.
-    App::uvicorn(&dir.join("app"))
-        .args(&["--ssl-keyfile", &key, "--ssl-certfile", &cert])
-        .ready(Ready::LogLine("running on https://".into()))
-        .start()
-}
+use crate::harness::app::tls_uvicorn as tls_app;
 
 #[test]
 fn plain_http_to_a_tls_backend() {

@@ -58,6 +58,15 @@ fn a_log_rotated_during_the_incident() {
 /// under `TZ=Asia/Tokyo` (UTC+9). Read in reflex's zone the lines would be 19 h old.
 #[test]
 fn the_error_log_in_nginxs_own_time_zone() {
+    // Without tzdata both zones silently fall back to UTC and nothing here would be tested.
+    for zone in ["Pacific/Honolulu", "Asia/Tokyo"] {
+        let file = Path::new("/usr/share/zoneinfo").join(zone);
+        assert!(
+            file.exists(),
+            "{} is missing (install tzdata)",
+            file.display()
+        );
+    }
     let tmp = crate::harness::shared_tempdir();
     let app = App::uvicorn(&tmp.path().join("app")).start();
     let target = format!("http://127.0.0.1:{}", app.port());
@@ -215,6 +224,33 @@ fn offline_with_only_an_access_log() {
         .run(tmp.path());
     assert_eq!(r.code, Some(1), "{}", r.explain());
     assert_eq!(r.top_kind(), Some("unexplained_5xx"), "{}", r.explain());
+}
+
+/// The same access log named without `--log-format`: its format is found among the
+/// configuration's (`combined` would parse none of its lines), so the diagnosis is the same;
+/// a log in a format nobody named parses nothing, which is inconclusive (exit 2), not healthy.
+#[test]
+fn offline_access_log_format_is_detected_and_unparsed_logs_are_inconclusive() {
+    let tmp = crate::harness::shared_tempdir();
+    let (_app, n) = backend_down_stack(tmp.path());
+    let copied = tmp.path().join("access.copy.log");
+    std::fs::copy(access_log(&n), &copied).expect("copy");
+    let r = Diagnose::new(&n.conf())
+        .args(&[Path::new("--offline"), Path::new("--access-log"), &copied])
+        .run(tmp.path());
+    assert_eq!(r.code, Some(1), "{}", r.explain());
+    assert_eq!(r.top_kind(), Some("unexplained_5xx"), "{}", r.explain());
+    let json = r.json.as_ref().expect("json");
+    assert_eq!(json["logs"]["malformed_lines"], 0, "{}", r.explain());
+
+    let foreign = crate::harness::write(tmp.path(), "foreign.log", "a|b|c\nd|e|f\n");
+    let r = Diagnose::new(&n.conf())
+        .args(&[Path::new("--offline"), Path::new("--access-log"), &foreign])
+        .run(tmp.path());
+    assert_eq!(r.code, Some(2), "{}", r.explain());
+    let json = r.json.as_ref().expect("json");
+    assert_eq!(json["verdict"], "inconclusive", "{}", r.explain());
+    assert!(r.findings().is_empty(), "{}", r.explain());
 }
 
 /// `--format`'s choices are per command: SARIF describes static findings (`check`) only.

@@ -293,3 +293,14 @@ pub fn self_signed(dir: &Path) -> (String, String) {
     );
     (key.display().to_string(), cert.display().to_string())
 }
+
+/// A TLS uvicorn in `dir/app` with a self-signed certificate from `dir/tls`, ready once it says
+/// it runs on https:// (the plain `/health` client cannot talk to it).
+pub fn tls_uvicorn(dir: &Path) -> App {
+    let (key, cert) = self_signed(&dir.join("tls"));
+    // uvicorn says it runs on https:// last, after the application's startup: ready then.
+    App::uvicorn(&dir.join("app"))
+        .args(&["--ssl-keyfile", &key, "--ssl-certfile", &cert])
+        .ready(Ready::LogLine("running on https://".into()))
+        .start()
+}

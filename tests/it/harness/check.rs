@@ -140,6 +140,19 @@ pub fn reflex_check_args(label: &str, conf: &Path, more: &[String], wrap: &Wrap)
     }
 }
 
+/// `reflex check` on a broken setup (config, backend command lines), which must report `kind`,
+/// and on its fixed counterpart, which must not: the problems of both runs (empty = fine).
+pub fn broken_fixed(
+    kind: &str,
+    broken: (&Path, &[String]),
+    fixed: (&Path, &[String]),
+    wrap: &Wrap,
+) -> Vec<String> {
+    let mut problems = reflex_check("broken", broken.0, broken.1, wrap).problems(kind, true);
+    problems.extend(reflex_check("fixed", fixed.0, fixed.1, wrap).problems(kind, false));
+    problems
+}
+
 /// Runs a command to completion, killing it (by PID) if it exceeds `limit`.
 fn run_bounded(
     cmd: &mut std::process::Command,

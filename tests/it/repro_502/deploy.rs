@@ -6,11 +6,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{get_n, proxy_with};
+use crate::diag_support::wait_until;
 use crate::harness::app::App;
-use crate::harness::check::{assert_no_problems, reflex_check};
+use crate::harness::check::{CheckRun, assert_no_problems, broken_fixed, reflex_check_args};
 use crate::harness::nginx::Nginx;
 use crate::harness::ns::Wrap;
-use crate::harness::{http, reflex, shared_tempdir, write};
+use crate::harness::{http, shared_tempdir, write};
 
 #[test]
 fn graceful_timeout_below_read_timeout() {
@@ -29,7 +30,11 @@ fn graceful_timeout_below_read_timeout() {
             .start();
         let port = nginx.port();
         let slow = std::thread::spawn(move || http::status_or_zero(&http::get(port, "/slow?s=4")));
-        std::thread::sleep(Duration::from_millis(700));
+        // app.py prints (flushed) when the handler begins: the request is in flight.
+        let in_flight = wait_until(Duration::from_secs(20), || {
+            app.log_text().contains("slow start")
+        });
+        assert!(in_flight, "/slow did not start\n{}", app.log_text());
         assert!(app.signal("TERM"), "signal gunicorn");
         let code = slow.join().unwrap_or(0);
         (app, nginx, code)
@@ -56,38 +61,27 @@ fn graceful_timeout_below_read_timeout() {
     );
 
     let kind = "graceful_timeout_below_read_timeout";
-    let mut problems =
-        reflex_check("broken", &broken.conf(), &[broken_cmd], &Wrap::None).problems(kind, true);
-    problems.extend(
-        reflex_check("fixed", &fixed.conf(), &[fixed_app.cmdline()], &Wrap::None)
-            .problems(kind, false),
-    );
-    assert_no_problems(&problems);
+    assert_no_problems(&broken_fixed(
+        kind,
+        (&broken.conf(), &[broken_cmd]),
+        (&fixed.conf(), &[fixed_app.cmdline()]),
+        &Wrap::None,
+    ));
 }
 
-/// `reflex check --unit` on a unit whose ExecStart is `cmdline`: the finding kinds.
-fn kinds_for_unit(dir: &Path, conf: &Path, cmdline: &str) -> Vec<String> {
+/// `reflex check --unit` on a unit whose ExecStart is `cmdline`.
+fn check_unit(label: &str, dir: &Path, conf: &Path, cmdline: &str) -> CheckRun {
     let unit = write(
         dir,
         "app.service",
         &format!("[Service]\nRestart=always\nExecStart={cmdline}\n"),
     );
-    let out = reflex()
-        .args(["check", "--format", "json", "--nginx-conf"])
-        .arg(conf)
-        .arg("--unit")
-        .arg(&unit)
-        .output()
-        .expect("run reflex");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    json["findings"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| f["kind"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
+    reflex_check_args(
+        label,
+        conf,
+        &["--unit".into(), unit.display().to_string()],
+        &Wrap::None,
+    )
 }
 
 #[test]
@@ -115,7 +109,14 @@ fn backend_reload_in_production() {
     edit(&dir);
     // The reloader notices within a second, stops the server and fails to import the new one;
     // it still holds the listening socket, so connections queue and nothing answers.
-    std::thread::sleep(Duration::from_secs(3));
+    let failed = wait_until(Duration::from_secs(20), || {
+        app.log_text().contains("SyntaxError")
+    });
+    assert!(
+        failed,
+        "the reloader did not fail to import\n{}",
+        app.log_text()
+    );
     assert_eq!(
         get_n(broken.port(), "/", 1),
         [504],
@@ -135,9 +136,13 @@ fn backend_reload_in_production() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(get_n(fixed.port(), "/", 2), [200, 200]);
 
-    let kind = "backend_reload_in_production".to_string();
-    let bad = kinds_for_unit(&tmp.path().join("u1"), &broken.conf(), &app.cmdline());
-    let good = kinds_for_unit(&tmp.path().join("u2"), &fixed.conf(), &fixed_app.cmdline());
-    assert!(bad.contains(&kind), "{bad:?}");
-    assert!(!good.contains(&kind), "{good:?}");
+    let kind = "backend_reload_in_production";
+    let u1 = tmp.path().join("u1");
+    let u2 = tmp.path().join("u2");
+    let mut problems =
+        check_unit("broken", &u1, &broken.conf(), &app.cmdline()).problems(kind, true);
+    problems.extend(
+        check_unit("fixed", &u2, &fixed.conf(), &fixed_app.cmdline()).problems(kind, false),
+    );
+    assert_no_problems(&problems);
 }

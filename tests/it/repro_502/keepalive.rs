@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::proxy_with;
 use crate::harness::app::App;
-use crate::harness::check::{assert_no_problems, reflex_check};
+use crate::harness::check::{assert_no_problems, broken_fixed};
 use crate::harness::load::{RaceRun, keepalive_rounds};
 use crate::harness::nginx::Nginx;
 use crate::harness::ns::Wrap;
@@ -87,11 +87,12 @@ fn upstream_keepalive_timeout_race() {
 
     let kind = "upstream_keepalive_timeout_race";
     let backend = [app.cmdline()];
-    let mut problems =
-        reflex_check("broken", &broken.conf(), &backend, &Wrap::None).problems(kind, true);
-    problems
-        .extend(reflex_check("fixed", &fixed.conf(), &backend, &Wrap::None).problems(kind, false));
-    assert_no_problems(&problems);
+    assert_no_problems(&broken_fixed(
+        kind,
+        (&broken.conf(), &backend),
+        (&fixed.conf(), &backend),
+        &Wrap::None,
+    ));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use super::{get_n, proxy_to};
 use crate::harness::app::App;
-use crate::harness::check::{assert_no_problems, reflex_check};
+use crate::harness::check::{assert_no_problems, broken_fixed};
 use crate::harness::nginx::Nginx;
 use crate::harness::ns::Wrap;
 use crate::harness::shared_tempdir;
@@ -39,9 +39,10 @@ fn proxy_pass_no_resolver() {
 
     let kind = "proxy_pass_no_resolver";
     let backend = [app.cmdline()];
-    let mut problems =
-        reflex_check("broken", &broken.conf(), &backend, &Wrap::None).problems(kind, true);
-    problems
-        .extend(reflex_check("fixed", &fixed.conf(), &backend, &Wrap::None).problems(kind, false));
-    assert_no_problems(&problems);
+    assert_no_problems(&broken_fixed(
+        kind,
+        (&broken.conf(), &backend),
+        (&fixed.conf(), &backend),
+        &Wrap::None,
+    ));
 }
