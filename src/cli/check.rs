@@ -56,11 +56,13 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         offline: args.sources.no_discover,
     };
     let mut tree = load_config(&choice.path)?;
+    // The findings for `tree` when `--fix` already has them.
+    let mut checked = None;
     if args.fix {
         let test = choice.nginx_test();
-        tree = fix(args, &choice.path, tree, &inputs, test.as_ref(), &mut notes)?;
+        (tree, checked) = fix(args, &choice.path, tree, &inputs, test.as_ref(), &mut notes)?;
     }
-    let (findings, rule_notes) = check(&tree, &inputs);
+    let (findings, rule_notes) = checked.unwrap_or_else(|| check(&tree, &inputs));
     notes.extend(rule_notes);
     let failing = findings.iter().any(|f| f.severity >= args.fail_on);
     let verdict = if failing {
@@ -78,7 +80,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 
 /// `--fix`: applies the safe fixes and checks again, until nothing safe is left (a fix can make
 /// another one apply: a keep-alive made effective can now race), a few passes at most. Returns
-/// the configuration as it is afterwards.
+/// the configuration as it is afterwards, and its findings and notes when the last pass checked
+/// that very configuration (it found nothing left to fix), so they need not be gathered again.
 fn fix(
     args: &CheckArgs,
     path: &std::path::Path,
@@ -86,17 +89,18 @@ fn fix(
     inputs: &Inputs,
     test: Option<&NginxTest>,
     notes: &mut Vec<String>,
-) -> anyhow::Result<ConfigTree> {
+) -> anyhow::Result<(ConfigTree, Option<Checked>)> {
     let run_dir = backup_dir_for_run(&args.backup_dir.clone().unwrap_or_else(default_backup_root));
     for pass in 1..=MAX_FIX_PASSES {
-        let (findings, _) = check(&tree, inputs);
+        let (findings, rule_notes) = check(&tree, inputs);
         let dir = run_dir.join(format!("pass-{pass}"));
         let outcome = apply_fixes(&tree, &findings, &dir, test)?;
         if outcome.changed.is_empty() {
             if pass == 1 {
                 notes.push("--fix: nothing to apply automatically".into());
             }
-            break;
+            // Nothing rewritten: this check is the final configuration's.
+            return Ok((tree, Some((findings, rule_notes))));
         }
         let files = outcome
             .changed
@@ -125,12 +129,16 @@ fn fix(
         }
         tree = load_config(path)?;
     }
-    Ok(tree)
+    // The last pass rewrote files: what they are now has not been checked.
+    Ok((tree, None))
 }
+
+/// The findings and the notes of the rules, from `check`.
+type Checked = (Vec<Finding>, Vec<String>);
 
 /// Gathers host facts (unless offline) and runs the rules: the findings and what could not be
 /// checked.
-fn check(tree: &ConfigTree, inputs: &Inputs) -> (Vec<Finding>, Vec<String>) {
+fn check(tree: &ConfigTree, inputs: &Inputs) -> Checked {
     let nginx = NginxModel::build(tree);
     let facts = if inputs.offline {
         HostFacts {

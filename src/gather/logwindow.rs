@@ -371,6 +371,9 @@ fn event(parsed: &error_log::ErrorLine<'_>, utc: i64, line: &[u8]) -> Option<Err
         upstream: parsed
             .upstream_addr()
             .map(|a| String::from_utf8_lossy(a).into_owned()),
+        server: parsed
+            .server
+            .map(|s| String::from_utf8_lossy(s).into_owned()),
         uri,
         line: String::from_utf8_lossy(line).into_owned(),
     })

@@ -19,6 +19,8 @@ pub struct ErrorEvent {
     /// The upstream address as `$upstream_addr` writes it: `127.0.0.1:8000`, `[::1]:8000`,
     /// `unix:/run/app.sock`, or a group name for `no live upstreams`.
     pub upstream: Option<String>,
+    /// The line's `server:` (the server block's first `server_name`), when it has one.
+    pub server: Option<String>,
     /// The request URI's path, when the line has a request.
     pub uri: Option<String>,
     /// The whole log line.

@@ -208,12 +208,23 @@ impl<'a> Ctx<'a> {
     /// The upstream group containing `addr`. When several groups list it, the one this
     /// address's failing requests reach (by their location); `None` when that stays ambiguous.
     pub fn upstream_of(&self, addr: &str) -> Option<&'a Upstream<'a>> {
-        let nginx = self.input.nginx?;
-        let ep = endpoint(addr)?;
-        let groups = routes::groups_with(nginx, self.input.host, &ep);
+        self.pick(addr, &self.groups_with(addr))
+    }
+
+    /// Every group listing `addr`, in configuration order.
+    fn groups_with(&self, addr: &str) -> Vec<&'a Upstream<'a>> {
+        match (self.input.nginx, endpoint(addr)) {
+            (Some(n), Some(ep)) => routes::groups_with(n, self.input.host, &ep),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Among `groups` (those listing `addr`), the one `addr`'s failing requests reach.
+    fn pick(&self, addr: &str, groups: &[&'a Upstream<'a>]) -> Option<&'a Upstream<'a>> {
         if groups.len() <= 1 {
             return groups.first().copied();
         }
+        let nginx = self.input.nginx?;
         let uris: Vec<&str> = self
             .errors
             .get(addr)
@@ -227,7 +238,7 @@ impl<'a> Ctx<'a> {
                     .map(|r| r.path.as_str()),
             )
             .collect();
-        match routes::reached_by(nginx, &groups, &uris).as_slice() {
+        match routes::reached_by(nginx, groups, &uris).as_slice() {
             [one] => Some(*one),
             _ => None,
         }
@@ -249,13 +260,7 @@ impl<'a> Ctx<'a> {
 
     /// Every group listing `addr` (names), for findings that cannot tell which one it is.
     fn groups_listing(&self, addr: &str) -> Vec<String> {
-        match (self.input.nginx, endpoint(addr)) {
-            (Some(n), Some(ep)) => routes::groups_with(n, self.input.host, &ep)
-                .iter()
-                .map(|u| u.name.clone())
-                .collect(),
-            _ => Vec::new(),
-        }
+        names(&self.groups_with(addr))
     }
 
     /// Whether `a` and `b` are servers of one upstream group: nginx fails over between them,
@@ -263,11 +268,6 @@ impl<'a> Ctx<'a> {
     pub fn same_group(&self, a: &str, b: &str) -> bool {
         let ga = self.groups_listing(a);
         !ga.is_empty() && self.groups_listing(b).iter().any(|g| ga.contains(g))
-    }
-
-    /// A backend as people know it (see [`Backend::what`]).
-    pub fn label(b: &Backend) -> String {
-        b.what()
     }
 
     /// Up to three actual log lines, for evidence.
@@ -289,25 +289,27 @@ impl<'a> Ctx<'a> {
     /// The group name a finding is filed under: the upstream group, else every group listing
     /// the address when its requests do not tell which, else the address.
     pub fn group(&self, addr: &str) -> String {
-        if let Some(u) = self.upstream_of(addr) {
+        let groups = self.groups_with(addr);
+        if let Some(u) = self.pick(addr, &groups) {
             return u.name.clone();
         }
-        let all = self.groups_listing(addr);
-        if all.is_empty() {
+        if groups.is_empty() {
             addr.to_string()
         } else {
-            all.join(" or ")
+            names(&groups).join(" or ")
         }
     }
+}
+
+/// The groups' names.
+fn names(groups: &[&Upstream<'_>]) -> Vec<String> {
+    groups.iter().map(|u| u.name.clone()).collect()
 }
 
 /// The upstream of an event without `upstream:` (a truncated line), from its server and URI.
 fn attribute(input: &LiveInput<'_>, e: &ErrorEvent) -> Option<String> {
     let nginx = input.nginx?;
-    let server = crate::parse::logs::error_log::parse(e.line.as_bytes())
-        .ok()
-        .and_then(|l| l.server.map(|s| String::from_utf8_lossy(s).into_owned()));
-    routes::attribute(nginx, input.host, server.as_deref(), e.uri.as_deref())
+    routes::attribute(nginx, input.host, e.server.as_deref(), e.uri.as_deref())
 }
 
 /// `127.0.0.1:8000`, `[::1]:8000` or `unix:/path` as an endpoint.

@@ -5,6 +5,8 @@
 //!
 //! Pure: reads the model and the gathered host facts only.
 
+use std::collections::BTreeSet;
+
 use crate::diagnose::check::matching::{Endpoint, endpoints};
 use crate::model::host::HostFacts;
 use crate::model::nginx::{Addr, Location, NginxModel, Target, Upstream};
@@ -36,9 +38,10 @@ pub fn locations_for<'m, 'a>(
 ) -> Vec<&'m Location<'a>> {
     let in_server = |l: &&Location<'a>| {
         server.is_none_or(|name| {
-            nginx.servers.get(l.server).is_none_or(|s| {
-                s.names.first().map_or(name.is_empty(), |n| n == name) || s.names.is_empty()
-            })
+            nginx
+                .servers
+                .get(l.server)
+                .is_none_or(|s| s.names.is_empty() || s.names.first().is_some_and(|n| n == name))
         })
     };
     let candidates: Vec<&Location<'a>> = nginx
@@ -111,17 +114,22 @@ pub fn reached_by<'m, 'a>(
     groups: &[&'m Upstream<'a>],
     uris: &[&str],
 ) -> Vec<&'m Upstream<'a>> {
+    let mut reached = vec![false; groups.len()];
+    let uris: BTreeSet<&str> = uris.iter().copied().collect();
+    for uri in uris {
+        for l in locations_for(nginx, None, Some(uri)) {
+            let Some(Target::Upstream(n)) = l.proxy_pass.as_ref().map(|p| &p.target) else {
+                continue;
+            };
+            for (r, g) in reached.iter_mut().zip(groups) {
+                *r |= n.eq_ignore_ascii_case(&g.name);
+            }
+        }
+    }
     groups
         .iter()
-        .filter(|g| {
-            uris.iter().any(|uri| {
-                locations_for(nginx, None, Some(uri)).iter().any(|l| {
-                    matches!(&l.proxy_pass.as_ref().map(|p| &p.target),
-                        Some(Target::Upstream(n)) if n.eq_ignore_ascii_case(&g.name))
-                })
-            })
-        })
-        .copied()
+        .zip(reached)
+        .filter_map(|(g, r)| r.then_some(*g))
         .collect()
 }
 

@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 
 use crate::diagnose::check::edit::replace_in_directive;
 use crate::diagnose::check::matching::{
-    Endpoint, bind_serves_for, endpoints, maybe_served_by, nginx_address, served_by, sockets,
+    Endpoint, Socket, accepts, bind_serves_for, endpoints, maybe_served_by, nginx_address,
+    served_by, sockets,
 };
 use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
@@ -206,9 +207,13 @@ fn something_listens(ep: &Endpoint, input: &CheckInput<'_>) -> bool {
             });
             l.tcp.iter().any(|x| {
                 x.port() == sa.port()
-                    && (x.ip() == sa.ip()
-                        || (x.ip().is_unspecified() && x.is_ipv4() == sa.is_ipv4())
-                        || (x.ip().is_unspecified() && x.is_ipv6() && !ours))
+                    && accepts(
+                        Socket {
+                            ip: x.ip(),
+                            v6only: ours,
+                        },
+                        sa.ip(),
+                    )
             })
         }
     }

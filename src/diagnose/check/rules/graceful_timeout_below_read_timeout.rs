@@ -14,7 +14,7 @@ use crate::diagnose::finding::{Finding, Fix, Severity};
 use crate::model::backend::{Backend, Knob, Server, Source};
 use crate::model::nginx::{Location, format_time};
 
-use super::{backend_position, backends_behind, describe, group_of, with_flag};
+use super::{backend_position, describe, group_of, longest_read_timeout, with_flag};
 
 pub const RULE: Rule = Rule {
     kind: "graceful_timeout_below_read_timeout",
@@ -35,16 +35,7 @@ struct Limit {
 }
 
 fn check(input: &CheckInput<'_>, notes: &mut Notes) -> Vec<Finding> {
-    let mut worst: Vec<(&Backend, &Location<'_>)> = Vec::new();
-    for loc in &input.nginx.locations {
-        for b in backends_behind(input, loc) {
-            match worst.iter_mut().find(|(x, _)| std::ptr::eq(*x, b)) {
-                Some(e) if e.1.proxy.read_timeout.value < loc.proxy.read_timeout.value => e.1 = loc,
-                Some(_) => {}
-                None => worst.push((b, loc)),
-            }
-        }
-    }
+    let worst = longest_read_timeout(input, |_, _| true);
     let mut out = Vec::new();
     for (b, loc) in worst {
         if let Some(u) = b.unknown(Knob::GracefulTimeout) {

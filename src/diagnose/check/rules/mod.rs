@@ -53,6 +53,29 @@ pub fn backends_behind<'b>(input: &CheckInput<'b>, location: &Location<'_>) -> V
     out
 }
 
+/// One entry per backend behind some location (in order of first appearance), at the
+/// location with the longest `proxy_read_timeout` (the first such on ties). Only the pairs
+/// `keep` accepts count.
+pub fn longest_read_timeout<'b>(
+    input: &CheckInput<'b>,
+    mut keep: impl FnMut(&Backend, &Location<'_>) -> bool,
+) -> Vec<(&'b Backend, &'b Location<'b>)> {
+    let mut worst: Vec<(&'b Backend, &'b Location<'b>)> = Vec::new();
+    for loc in &input.nginx.locations {
+        for b in backends_behind(input, loc) {
+            if !keep(b, loc) {
+                continue;
+            }
+            match worst.iter_mut().find(|(x, _)| std::ptr::eq(*x, b)) {
+                Some(e) if e.1.proxy.read_timeout.value < loc.proxy.read_timeout.value => e.1 = loc,
+                Some(_) => {}
+                None => worst.push((b, loc)),
+            }
+        }
+    }
+    worst
+}
+
 /// Where a backend's settings come from, as a position when it is a file.
 pub fn backend_position(b: &Backend) -> Option<Position> {
     match &b.source {

@@ -7,10 +7,10 @@
 
 use crate::diagnose::check::{CheckInput, Notes, Rule};
 use crate::diagnose::finding::{Finding, Fix, Severity};
-use crate::model::backend::{Backend, Knob, Server};
-use crate::model::nginx::{Location, format_time};
+use crate::model::backend::{Knob, Server};
+use crate::model::nginx::format_time;
 
-use super::{backends_behind, describe, group_of, with_flag};
+use super::{describe, group_of, longest_read_timeout, with_flag};
 
 pub const RULE: Rule = Rule {
     kind: "worker_timeout_below_read_timeout",
@@ -23,33 +23,20 @@ pub const RULE: Rule = Rule {
 
 fn check(input: &CheckInput<'_>, notes: &mut Notes) -> Vec<Finding> {
     // One finding per backend, at the location with the longest read timeout.
-    let mut worst: Vec<(&Backend, &Location<'_>)> = Vec::new();
-    for loc in &input.nginx.locations {
-        for b in backends_behind(input, loc) {
-            if !matches!(b.server, Server::Gunicorn { .. }) {
-                continue;
-            }
-            if let Some(u) = b.unknown(Knob::Timeout) {
-                let why = format!("its --timeout is unknown ({})", u.why);
-                notes.skipped(RULE.kind, describe(b), why);
-                continue;
-            }
-            // `--timeout 0` (None) disables the arbiter's check: nothing is killed.
-            let Some(timeout) = b.worker_timeout.filter(|t| !t.is_zero()) else {
-                continue;
-            };
-            if timeout >= loc.proxy.read_timeout.value {
-                continue;
-            }
-            match worst.iter_mut().find(|(x, _)| std::ptr::eq(*x, b)) {
-                Some(entry) if entry.1.proxy.read_timeout.value < loc.proxy.read_timeout.value => {
-                    entry.1 = loc
-                }
-                Some(_) => {}
-                None => worst.push((b, loc)),
-            }
+    let worst = longest_read_timeout(input, |b, loc| {
+        if !matches!(b.server, Server::Gunicorn { .. }) {
+            return false;
         }
-    }
+        if let Some(u) = b.unknown(Knob::Timeout) {
+            let why = format!("its --timeout is unknown ({})", u.why);
+            notes.skipped(RULE.kind, describe(b), why);
+            return false;
+        }
+        // `--timeout 0` (None) disables the arbiter's check: nothing is killed.
+        b.worker_timeout
+            .filter(|t| !t.is_zero())
+            .is_some_and(|timeout| timeout < loc.proxy.read_timeout.value)
+    });
     worst
         .into_iter()
         .map(|(b, loc)| {

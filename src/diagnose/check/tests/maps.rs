@@ -31,10 +31,7 @@ fn a_close_map_value_is_fixed_in_the_map_not_the_header() {
     let b = [backend(Server::Uvicorn, vec![tcp("127.0.0.1", 8000)], 5)];
     let c = ws("close");
     let f = super::findings(&c, &b, &host());
-    assert_eq!(
-        f.iter().map(|f| f.kind).collect::<Vec<_>>(),
-        ["upstream_keepalive_ineffective"]
-    );
+    assert_eq!(super::kinds_of(&f), ["upstream_keepalive_ineffective"]);
     let diff = edit::unified_diff(&tree(&c), &f[0].fix.edits, None);
     assert!(
         diff.contains("-        '' close;") && diff.contains("+        '' '';"),

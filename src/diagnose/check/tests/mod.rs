@@ -70,16 +70,23 @@ fn host() -> HostFacts {
 }
 
 fn kinds(conf: &str, backends: &[Backend], host: &HostFacts) -> Vec<&'static str> {
-    findings(conf, backends, host)
-        .iter()
-        .map(|f| f.kind)
-        .collect()
+    kinds_of(&findings(conf, backends, host))
+}
+
+/// The kinds of `f`, in order.
+fn kinds_of(f: &[Finding]) -> Vec<&'static str> {
+    f.iter().map(|f| f.kind).collect()
 }
 
 fn findings(conf: &str, backends: &[Backend], host: &HostFacts) -> Vec<Finding> {
+    checked(conf, backends, host).0
+}
+
+/// The findings, and the notes of what could not be checked.
+fn checked(conf: &str, backends: &[Backend], host: &HostFacts) -> (Vec<Finding>, Vec<String>) {
     let t = tree(conf);
     let m = NginxModel::build(&t);
-    run(&CheckInput {
+    run_with_notes(&CheckInput {
         tree: &t,
         nginx: &m,
         backends,
@@ -113,10 +120,7 @@ fn address_mismatch() {
     let b = [backend(Server::Uvicorn, vec![tcp("127.0.0.1", 8001)], 5)];
     let bad = conf("        server 127.0.0.1:8000;", "");
     let f = findings(&bad, &b, &host());
-    assert_eq!(
-        f.iter().map(|f| f.kind).collect::<Vec<_>>(),
-        ["upstream_address_mismatch"]
-    );
+    assert_eq!(kinds_of(&f), ["upstream_address_mismatch"]);
     assert_eq!(f[0].upstream.as_deref(), Some("app"));
     assert!(f[0].fix.auto);
     let t = tree(&bad);
@@ -160,10 +164,7 @@ fn address_mismatch_needs_known_backends() {
 fn localhost_dual_stack() {
     let b = [backend(Server::Uvicorn, vec![tcp("127.0.0.1", 8000)], 5)];
     let f = findings(&conf("        server localhost:8000;", ""), &b, &host());
-    assert_eq!(
-        f.iter().map(|f| f.kind).collect::<Vec<_>>(),
-        ["upstream_localhost_dual_stack"]
-    );
+    assert_eq!(kinds_of(&f), ["upstream_localhost_dual_stack"]);
     let t = tree(&conf("        server localhost:8000;", ""));
     assert!(unified_diff(&t, &f[0].fix.edits, None).contains("+        server 127.0.0.1:8000;"));
     // Fixed, or a backend on `::` that takes both families (gunicorn, several uvicorn
@@ -193,10 +194,7 @@ fn scheme_mismatch() {
                  proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; \
                  proxy_set_header X-Forwarded-Proto $scheme; } } }";
     let f = findings(https, &plain, &host());
-    assert_eq!(
-        f.iter().map(|f| f.kind).collect::<Vec<_>>(),
-        ["upstream_scheme_mismatch"]
-    );
+    assert_eq!(kinds_of(&f), ["upstream_scheme_mismatch"]);
     assert!(
         unified_diff(&tree(https), &f[0].fix.edits, None)
             .contains("proxy_pass http://127.0.0.1:8000;")
@@ -246,10 +244,7 @@ fn unix_socket_not_accessible_on_the_filesystem() {
         5,
     )];
     let f = findings(&c, &b, &socket_host(0o600, 0o755));
-    assert_eq!(
-        f.iter().map(|f| f.kind).collect::<Vec<_>>(),
-        ["unix_socket_not_accessible"]
-    );
+    assert_eq!(kinds_of(&f), ["unix_socket_not_accessible"]);
     assert!(
         f[0].message.contains("the socket is srw-------"),
         "{}",
@@ -314,10 +309,7 @@ fn unix_socket_not_accessible_predicted_from_the_unit() {
         },
     );
     let f = findings(&c, std::slice::from_ref(&b), &h);
-    assert_eq!(
-        f.iter().map(|f| f.kind).collect::<Vec<_>>(),
-        ["unix_socket_not_accessible"]
-    );
+    assert_eq!(kinds_of(&f), ["unix_socket_not_accessible"]);
     assert!(
         f[0].evidence
             .iter()
@@ -337,10 +329,7 @@ fn keepalive_timeout_race() {
     // nginx's default 60s against uvicorn's 5s.
     let bad = conf("        server 127.0.0.1:8000;\n        keepalive 8;", "");
     let f = findings(&bad, &b, &host());
-    assert_eq!(
-        f.iter().map(|f| f.kind).collect::<Vec<_>>(),
-        ["upstream_keepalive_timeout_race"]
-    );
+    assert_eq!(kinds_of(&f), ["upstream_keepalive_timeout_race"]);
     let diff = unified_diff(&tree(&bad), &f[0].fix.edits, None);
     assert!(diff.contains("+        keepalive_timeout 4s;"), "{diff}");
     // An explicit equal value still races: it must be shorter.
@@ -377,10 +366,7 @@ fn keepalive_ineffective() {
                proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_set_header X-Forwarded-Proto $scheme;\n    }\n} }";
     let b = [backend(Server::Uvicorn, vec![tcp("127.0.0.1", 8000)], 5)];
     let f = findings(bad, &b, &host());
-    assert_eq!(
-        f.iter().map(|f| f.kind).collect::<Vec<_>>(),
-        ["upstream_keepalive_ineffective"]
-    );
+    assert_eq!(kinds_of(&f), ["upstream_keepalive_ineffective"]);
     let diff = unified_diff(&tree(bad), &f[0].fix.edits, None);
     assert!(diff.contains("+        proxy_http_version 1.1;"), "{diff}");
     assert!(
@@ -420,10 +406,7 @@ fn worker_timeout_below_read_timeout() {
     g.worker_timeout = Some(Duration::from_secs(30));
     let c = conf("        server 127.0.0.1:8000;", "");
     let f = findings(&c, std::slice::from_ref(&g), &host());
-    assert_eq!(
-        f.iter().map(|f| f.kind).collect::<Vec<_>>(),
-        ["worker_timeout_below_read_timeout"]
-    );
+    assert_eq!(kinds_of(&f), ["worker_timeout_below_read_timeout"]);
     assert!(
         f[0].fix.summary.contains("--timeout 65"),
         "{}",
@@ -454,10 +437,7 @@ fn proxy_headers_missing() {
     let bad = "events {} http { server {\n    location / {\n        proxy_pass http://127.0.0.1:8000;\n    }\n} }";
     let b = [backend(Server::Uvicorn, vec![tcp("127.0.0.1", 8000)], 5)];
     let f = findings(bad, &b, &host());
-    assert_eq!(
-        f.iter().map(|f| f.kind).collect::<Vec<_>>(),
-        ["proxy_headers_missing"]
-    );
+    assert_eq!(kinds_of(&f), ["proxy_headers_missing"]);
     let diff = unified_diff(&tree(bad), &f[0].fix.edits, None);
     assert!(
         diff.contains("+        proxy_set_header Host $host;"),

@@ -73,10 +73,7 @@ fn graceful_timeout_below_read_timeout() {
     g.worker_timeout = Some(Duration::from_secs(120));
     g.graceful_timeout = Some(Duration::from_secs(30));
     let f = super::findings(&c, std::slice::from_ref(&g), &host());
-    assert_eq!(
-        f.iter().map(|f| f.kind).collect::<Vec<_>>(),
-        ["graceful_timeout_below_read_timeout"]
-    );
+    assert_eq!(super::kinds_of(&f), ["graceful_timeout_below_read_timeout"]);
     assert!(
         f[0].fix.summary.contains("--graceful-timeout 65"),
         "{}",

@@ -3,32 +3,20 @@
 
 use std::time::Duration;
 
-use super::{backend, conf, host, tcp, tree};
+use super::{backend, checked, conf, host, kinds_of, tcp, tree};
 use crate::diagnose::check::*;
-use crate::model::backend::{Backend, Bind, Knob, RunAs, Server};
+use crate::model::backend::{Bind, Knob, RunAs, Server};
 use crate::model::host::HostFacts;
-
-fn check(c: &str, backends: &[Backend], h: &HostFacts) -> (Vec<Finding>, Vec<String>) {
-    let t = tree(c);
-    let m = NginxModel::build(&t);
-    run_with_notes(&CheckInput {
-        tree: &t,
-        nginx: &m,
-        backends,
-        host: h,
-    })
-}
-
-fn kinds(f: &[Finding]) -> Vec<&'static str> {
-    f.iter().map(|f| f.kind).collect()
-}
 
 #[test]
 fn an_unknown_bind_is_not_a_mismatch() {
     let mut b = backend(Server::Uvicorn, vec![], 5);
     b.set_unknown(Knob::Bind, "`--port ${PORT}`: `PORT` is not defined");
-    let (f, notes) = check(&conf("        server 127.0.0.1:8000;", ""), &[b], &host());
-    assert!(!kinds(&f).contains(&"upstream_address_mismatch"), "{f:?}");
+    let (f, notes) = checked(&conf("        server 127.0.0.1:8000;", ""), &[b], &host());
+    assert!(
+        !kinds_of(&f).contains(&"upstream_address_mismatch"),
+        "{f:?}"
+    );
     assert!(
         notes.iter().any(|n| n
             .starts_with("upstream_address_mismatch: 127.0.0.1:8000 not checked")
@@ -41,11 +29,11 @@ fn an_unknown_bind_is_not_a_mismatch() {
 fn mismatch_fixes_are_auto_only_for_fully_understood_backends() {
     let c = conf("        server 127.0.0.1:8000;", "");
     let mut b = backend(Server::Uvicorn, vec![tcp("127.0.0.1", 8001)], 5);
-    let (f, _) = check(&c, std::slice::from_ref(&b), &host());
+    let (f, _) = checked(&c, std::slice::from_ref(&b), &host());
     assert!(f[0].fix.auto);
     b.unparsed.push("--mystery-flag".into());
-    let (f, _) = check(&c, &[b], &host());
-    assert_eq!(kinds(&f), ["upstream_address_mismatch"]);
+    let (f, _) = checked(&c, &[b], &host());
+    assert_eq!(kinds_of(&f), ["upstream_address_mismatch"]);
     assert!(!f[0].fix.auto);
 }
 
@@ -53,8 +41,8 @@ fn mismatch_fixes_are_auto_only_for_fully_understood_backends() {
 fn one_uvicorn_process_on_dual_colon_refuses_ipv4() {
     let b = [backend(Server::Uvicorn, vec![tcp("::", 8000)], 5)];
     let c = conf("        server 127.0.0.1:8000;", "");
-    let (f, _) = check(&c, &b, &host());
-    assert_eq!(kinds(&f), ["upstream_address_mismatch"]);
+    let (f, _) = checked(&c, &b, &host());
+    assert_eq!(kinds_of(&f), ["upstream_address_mismatch"]);
     let diff = edit::unified_diff(&tree(&c), &f[0].fix.edits, None);
     assert!(diff.contains("+        server [::1]:8000;"), "{diff}");
     assert!(
@@ -65,7 +53,7 @@ fn one_uvicorn_process_on_dual_colon_refuses_ipv4() {
     // With several workers uvicorn binds `::` itself, dual-stack: served.
     let mut multi = b.clone();
     multi[0].workers = 2;
-    assert!(check(&c, &multi, &host()).0.is_empty());
+    assert!(checked(&c, &multi, &host()).0.is_empty());
 }
 
 #[test]
@@ -76,9 +64,9 @@ fn unknown_keepalive_and_timeouts_are_skipped_with_a_note() {
         Knob::KeepAlive,
         "keepalive = int(os.environ['KA']) is not evaluated",
     );
-    let (f, notes) = check(&c, &[b], &host());
+    let (f, notes) = checked(&c, &[b], &host());
     assert!(
-        !kinds(&f).contains(&"upstream_keepalive_timeout_race"),
+        !kinds_of(&f).contains(&"upstream_keepalive_timeout_race"),
         "{f:?}"
     );
     assert!(
@@ -95,7 +83,7 @@ fn unknown_keepalive_and_timeouts_are_skipped_with_a_note() {
         2,
     );
     g.set_unknown(Knob::Timeout, "GUNICORN_CMD_ARGS may be set");
-    let (f, notes) = check(
+    let (f, notes) = checked(
         &conf("        server 127.0.0.1:8000;", ""),
         &[g.clone()],
         &host(),
@@ -110,7 +98,7 @@ fn unknown_keepalive_and_timeouts_are_skipped_with_a_note() {
     g.unknown.clear();
     g.worker_timeout = None;
     assert!(
-        check(
+        checked(
             &conf("        server 127.0.0.1:8000;", ""),
             &[g.clone()],
             &host()
@@ -120,7 +108,7 @@ fn unknown_keepalive_and_timeouts_are_skipped_with_a_note() {
     );
     g.worker_timeout = Some(Duration::from_secs(30));
     assert_eq!(
-        kinds(&check(&conf("        server 127.0.0.1:8000;", ""), &[g], &host()).0),
+        kinds_of(&checked(&conf("        server 127.0.0.1:8000;", ""), &[g], &host()).0),
         ["worker_timeout_below_read_timeout"]
     );
 }
@@ -137,7 +125,7 @@ fn offline_host_facts_are_notes() {
     );
     let mut b = backend(Server::Uvicorn, vec![tcp("127.0.0.1", 8000)], 5);
     b.backlog = 1 << 20;
-    let (f, notes) = check(&c, &[b], &offline);
+    let (f, notes) = checked(&c, &[b], &offline);
     assert!(f.is_empty(), "{f:?}");
     for rule in ["upstream_host_unresolvable", "backlog_above_somaxconn"] {
         assert!(
@@ -172,8 +160,8 @@ fn offline_socket_access_is_predicted_from_the_unit_by_name() {
         runtime_directories: vec!["/run/app".into()],
         runtime_directory_mode: Some(0o750),
     };
-    let (f, _) = check(&c, std::slice::from_ref(&b), &offline);
-    assert_eq!(kinds(&f), ["unix_socket_not_accessible"]);
+    let (f, _) = checked(&c, std::slice::from_ref(&b), &offline);
+    assert_eq!(kinds_of(&f), ["unix_socket_not_accessible"]);
     assert!(
         f[0].evidence.iter().any(|e| e.contains("app:app /run/app")),
         "{:?}",
@@ -181,5 +169,5 @@ fn offline_socket_access_is_predicted_from_the_unit_by_name() {
     );
     b.run_as.runtime_directory_mode = Some(0o755);
     b.run_as.umask = Some(0);
-    assert!(check(&c, &[b], &offline).0.is_empty());
+    assert!(checked(&c, &[b], &offline).0.is_empty());
 }

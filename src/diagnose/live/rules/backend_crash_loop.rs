@@ -86,7 +86,7 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
             kind: RULE.kind,
             confidence: if signals >= 3 { 0.95 } else { 0.85 },
             upstream: Some(ctx.group(addr)),
-            message: format!("backend `{}` is crash-looping: it dies on start and is restarted again and again", Ctx::label(b)),
+            message: format!("backend `{}` is crash-looping: it dies on start and is restarted again and again", b.what()),
             evidence,
             fix: "Read the start-up error in the backend's log and fix the app (or its environment); a restart will not help until then.".into(),
             restart_helps: false,

@@ -56,7 +56,7 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
 /// What the backend's processes and supervisor say; the confidence it adds.
 fn backend_facts(ctx: &Ctx<'_>, b: &Backend, evidence: &mut Vec<String>) -> f64 {
     let mut delta = 0.0;
-    let name = Ctx::label(b);
+    let name = b.what();
     match ctx.processes(b) {
         None if ctx.input.evidence.backends.known().is_some() => {
             evidence.push(format!("no process of backend `{name}` is running"));
@@ -110,7 +110,7 @@ fn diagnosis(
             let start = match &b.source {
                 Source::SystemdUnit { unit, .. } => format!("`systemctl restart {unit}`"),
                 Source::Supervisord { program, .. } => format!("`supervisorctl start {program}`"),
-                _ => format!("start `{}`", Ctx::label(b)),
+                _ => format!("start `{}`", b.what()),
             };
             (
                 format!(

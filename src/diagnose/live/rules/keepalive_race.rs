@@ -35,6 +35,7 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         // A killed or recycled worker explains the same lines better.
         let killed: Vec<&str> = super::worker_killed::TIMEOUT
             .iter()
+            .chain(super::worker_killed::KILLED)
             .chain(super::worker_killed::RECYCLE)
             .copied()
             .collect();

@@ -7,7 +7,7 @@
 
 use crate::diagnose::live::{Ctx, Diagnosis, Explained, FallbackRule};
 use crate::model::logs::{ErrorEvent, UpstreamError as E};
-use crate::model::nginx::format_time;
+use crate::model::nginx::{Upstream, format_time};
 
 pub const RULE: FallbackRule = FallbackRule {
     kind: "no_live_upstreams",
@@ -24,7 +24,8 @@ fn check(ctx: &Ctx<'_>, explained: &Explained) -> Vec<Diagnosis> {
         let first_at = events.first().map_or(u64::MAX, |e| e.at_ms);
         let before = first_failures(ctx, &group, first_at);
         let mut evidence = Ctx::samples(&events);
-        evidence.extend(settings(ctx, name));
+        let upstream = ctx.input.nginx.and_then(|n| n.upstream(name));
+        evidence.extend(upstream.map(settings).unwrap_or_default());
         let message = match before.first() {
             Some(e) => format!(
                 "every server of upstream `{group}` was marked failed, so nginx answered 502 without trying them; the first failures were {}",
@@ -37,8 +38,9 @@ fn check(ctx: &Ctx<'_>, explained: &Explained) -> Vec<Diagnosis> {
         for e in before.iter().rev().take(3).rev() {
             evidence.push(format!("before it: {}", e.line));
         }
+        let members = upstream.map(|u| members(ctx, u)).unwrap_or_default();
         for p in &ctx.input.evidence.probes {
-            if !p.via_nginx && members(ctx, name).contains(&p.target) {
+            if !p.via_nginx && members.contains(&p.target) {
                 evidence.push(format!(
                     "probe {}: {}",
                     p.target,
@@ -74,11 +76,8 @@ fn first_failures<'a>(ctx: &Ctx<'a>, group: &str, until_ms: u64) -> Vec<&'a Erro
     v
 }
 
-/// The members of the group named `name`, as `$upstream_addr` writes them.
-fn members(ctx: &Ctx<'_>, name: &str) -> Vec<String> {
-    let Some(u) = ctx.input.nginx.and_then(|n| n.upstream(name)) else {
-        return Vec::new();
-    };
+/// The members of group `u`, as `$upstream_addr` writes them.
+fn members(ctx: &Ctx<'_>, u: &Upstream<'_>) -> Vec<String> {
     u.servers
         .iter()
         .flat_map(|s| {
@@ -89,10 +88,7 @@ fn members(ctx: &Ctx<'_>, name: &str) -> Vec<String> {
 }
 
 /// Each server's `max_fails`/`fail_timeout`.
-fn settings(ctx: &Ctx<'_>, name: &str) -> Vec<String> {
-    let Some(u) = ctx.input.nginx.and_then(|n| n.upstream(name)) else {
-        return Vec::new();
-    };
+fn settings(u: &Upstream<'_>) -> Vec<String> {
     u.servers
         .iter()
         .map(|s| {

@@ -29,7 +29,7 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         evidence.push(format!("nothing listens on {addr} (sock_diag)"));
         evidence.push(format!(
             "backend `{}` is up and listens on {other}",
-            Ctx::label(b)
+            b.what()
         ));
         if let Some(p) = ctx.probe(addr) {
             evidence.push(format!("probe {addr}: {}", super::describe_probe(p)));

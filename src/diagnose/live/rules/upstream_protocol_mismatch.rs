@@ -56,7 +56,7 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         if let Some(b) = backend.filter(|b| b.tls) {
             evidence.push(format!(
                 "backend `{}` was started with a TLS key and certificate",
-                Ctx::label(b)
+                b.what()
             ));
         }
         if let Some(p) = probe {

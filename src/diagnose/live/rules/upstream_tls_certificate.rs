@@ -36,7 +36,7 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         }
         let mut evidence = Ctx::samples(&events);
         if let Some(b) = ctx.backend_for(addr).filter(|b| b.tls) {
-            evidence.push(format!("backend `{}` serves TLS", Ctx::label(b)));
+            evidence.push(format!("backend `{}` serves TLS", b.what()));
         }
         out.push(Diagnosis {
             kind: RULE.kind,

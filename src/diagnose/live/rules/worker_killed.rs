@@ -24,13 +24,11 @@ pub const RULE: LiveRule = LiveRule {
     check,
 };
 
-/// gunicorn's arbiter on a worker killed for `--timeout` (or by a signal).
-pub const TIMEOUT: &[&str] = &[
-    "WORKER TIMEOUT",
-    "was sent SIGABRT",
-    "was sent SIGKILL",
-    "was sent code 134",
-];
+/// gunicorn's arbiter on a worker killed for `--timeout` (SIGABRT, exit code 134).
+pub const TIMEOUT: &[&str] = &["WORKER TIMEOUT", "was sent SIGABRT", "was sent code 134"];
+/// gunicorn's arbiter on a worker killed with SIGKILL (by itself when the worker ignored
+/// SIGABRT, or by something else: then it adds "Perhaps out of memory?").
+pub const KILLED: &[&str] = &["was sent SIGKILL"];
 /// A worker leaving after `--max-requests`: gunicorn's own workers, and uvicorn's server under
 /// `uvicorn.workers.UvicornWorker` (which gets gunicorn's max_requests as limit_max_requests).
 pub const RECYCLE: &[&str] = &[
@@ -73,6 +71,7 @@ fn cause(ctx: &Ctx<'_>, backend: Option<&Backend>) -> Option<(&'static str, Stri
             .collect()
     };
     let oom_fix = "Find the memory growth (per-request allocations, caches), lower --workers, or give the service more memory.";
+    let oom_logged = app(&["Perhaps out of memory"]);
     let ooms = oom_kills(ctx, backend);
     if !ooms.is_empty() {
         let mut lines: Vec<String> = ooms
@@ -80,7 +79,7 @@ fn cause(ctx: &Ctx<'_>, backend: Option<&Backend>) -> Option<(&'static str, Stri
             .take(3)
             .map(|o| format!("kernel: {}", o.line))
             .collect();
-        lines.extend(app(&["Perhaps out of memory"]));
+        lines.extend(oom_logged);
         return Some((
             "the kernel's OOM killer killed a worker",
             oom_fix.into(),
@@ -89,7 +88,7 @@ fn cause(ctx: &Ctx<'_>, backend: Option<&Backend>) -> Option<(&'static str, Stri
     }
     // gunicorn's arbiter: SIGABRT (code 134) after `--timeout`; SIGKILL when the worker
     // ignored that too, and "Perhaps out of memory?" when something else sent SIGKILL.
-    let timeouts = app(&["WORKER TIMEOUT", "was sent SIGABRT", "was sent code 134"]);
+    let timeouts = app(TIMEOUT);
     if !timeouts.is_empty() {
         let t = backend
             .and_then(|b| b.worker_timeout)
@@ -103,7 +102,6 @@ fn cause(ctx: &Ctx<'_>, backend: Option<&Backend>) -> Option<(&'static str, Stri
             timeouts,
         ));
     }
-    let oom_logged = app(&["Perhaps out of memory"]);
     if !oom_logged.is_empty() {
         return Some((
             "a worker was killed with SIGKILL, most likely by the OOM killer (the kernel log was not readable or did not say)",
@@ -119,7 +117,7 @@ fn cause(ctx: &Ctx<'_>, backend: Option<&Backend>) -> Option<(&'static str, Stri
             recycles,
         ));
     }
-    let killed = app(&["was sent SIGKILL"]);
+    let killed = app(KILLED);
     (!killed.is_empty()).then(|| {
         (
             "a worker was killed with SIGKILL",

@@ -74,6 +74,7 @@ pub(super) fn err(class: E, errno: Option<u16>, upstream: &str, uri: &str) -> Er
         class,
         errno,
         upstream: Some(upstream.into()),
+        server: None,
         uri: Some(uri.into()),
         line: format!(
             "2026/11/21 13:00:00 [error] 1#1: *1 {class:?} while …, upstream: \"http://{upstream}{uri}\""
@@ -207,6 +208,10 @@ pub(super) fn line(
         class,
         errno,
         upstream: upstream.map(str::to_string),
+        // What the gatherer takes from the line.
+        server: crate::parse::logs::error_log::parse(text.as_bytes())
+            .ok()
+            .and_then(|l| l.server.map(|s| String::from_utf8_lossy(s).into_owned())),
         uri: Some("/a".into()),
         line: text.into(),
     }
