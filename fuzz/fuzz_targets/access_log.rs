@@ -4,8 +4,9 @@
 //! every typed accessor must be callable. The line is also fed (twice, so the caches of the
 //! last time and upstreams are hit) into the `reflex logs` summary.
 //!
-//! Differential: the block scanner must split exactly as the per-field search does, for every
-//! line of the input.
+//! Differential: the window scanner must split exactly as the per-field search does, for every
+//! line of the input: forward (`parse_prefix`) and with the plans that split backward (the
+//! summary's, and the last field alone).
 
 #![no_main]
 
@@ -13,7 +14,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use reflex::parse::logs::access_log::{AccessFormat, Escape, Record};
-use reflex::parse::logs::summary::{AccessFeeder, AccessSummary};
+use reflex::parse::logs::summary::{AccessFeeder, AccessSummary, READS};
 
 const EXT: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \
                    \"$http_referer\" \"$http_user_agent\" $upstream_addr $upstream_status \
@@ -79,11 +80,19 @@ fn outcome(
 
 fn differential(f: &AccessFormat, data: &[u8]) {
     let slow = f.clone().without_scanner();
+    let wanted: Vec<usize> = READS.iter().filter_map(|v| f.index_of(*v)).collect();
+    let plans = [f.plan(&wanted), f.plan(&[f.len() - 1])];
     let mut spans = Vec::new();
     for line in data.split(|&b| b == b'\n') {
         for n in [f.len(), f.len() / 2, 1] {
             let fast = outcome(f.parse_prefix(line, &mut spans, n), n);
             assert_eq!(fast, outcome(slow.parse_prefix(line, &mut spans, n), n));
+        }
+        for p in &plans {
+            let n = f.len();
+            let fast = outcome(f.split(line, &mut spans, p), n);
+            let reference = p.clone().without_scanner();
+            assert_eq!(fast, outcome(slow.split(line, &mut spans, &reference), n));
         }
     }
 }

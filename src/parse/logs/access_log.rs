@@ -1,13 +1,14 @@
 //! Access logs in any `log_format`: the format string is compiled once into a prefix and a
 //! list of field steps, each field ending at the literal that follows it; a line is split by
-//! running those steps with `memchr` (no regex, no allocation per line). Typed accessors then
-//! convert only the fields a caller asks for.
+//! running those steps over bitmasks of the delimiters (`scan`; no regex, no allocation per
+//! line). Typed accessors then convert only the fields a caller asks for, and a [`Plan`]
+//! splits only the fields a caller reads, from both ends of the line.
 //!
 //! Values are returned as nginx wrote them: with `escape=default` a `"` in a header is `\x22`,
 //! with `escape=json` it is `\"` (and unset variables are empty instead of `-`). Both escapes
 //! mean a quote-delimited field cannot end early; with `escape=none` the first match of the
-//! following literal wins, except for the last field, which runs to the literal that ends the
-//! line.
+//! following literal wins (the last match of the preceding one, for the fields a plan splits
+//! backward), except for the last field, which runs to the literal that ends the line.
 //!
 //! The `$upstream_*` variables hold one value per attempt: `, ` between servers of one group
 //! and ` : ` between groups (after an internal redirect). In an unquoted field those
@@ -18,9 +19,11 @@ use std::fmt;
 
 use super::time;
 
+mod plan;
 mod record;
 mod scan;
 mod split;
+pub use plan::Plan;
 pub use record::{Record, Request, UpstreamItem, UpstreamList, is_single, status};
 use scan::Delims;
 use split::word;
@@ -152,6 +155,7 @@ pub struct AccessFormat {
     delims: Option<Delims>,
     /// The field index of each [`Var`], if the format has it.
     slot: [Option<u16>; KNOWN],
+    escape: Escape,
 }
 
 /// Why a format string cannot be compiled.
@@ -226,42 +230,7 @@ impl AccessFormat {
             .split_last()
             .map(|(_, inner)| inner)
             .unwrap_or_default();
-        let mut steps = Vec::with_capacity(inner.len());
-        for f in inner {
-            // Not the last field: `until` is not empty (adjacent variables are refused).
-            let delim = match (&mut delims, f.until.first()) {
-                (Some(d), Some(&b)) => match d.add(b) {
-                    Some(k) => k,
-                    None => {
-                        delims = None;
-                        0
-                    }
-                },
-                _ => {
-                    delims = None;
-                    0
-                }
-            };
-            let (rest, mask) = f.rest.unwrap_or((0, 0));
-            // `until` is one byte with neither a list nor a JSON quote: its first match ends it.
-            let check = if f.until.len() == 1 && !f.list && !f.json_quote {
-                Check::None
-            } else if f.list && &*f.until == b" " {
-                Check::List
-            } else if f.rest.is_some() && !f.list && !f.json_quote {
-                Check::Word
-            } else {
-                Check::Other
-            };
-            steps.push(Step {
-                rest,
-                mask,
-                len: u32::try_from(f.until.len()).unwrap_or(u32::MAX),
-                delim,
-                check,
-            });
-        }
-        let steps = steps.into_boxed_slice();
+        let steps = forward_steps(inner, &mut delims);
         let mut slot = [None; KNOWN];
         for (i, f) in fields.iter().enumerate() {
             if let Some(v) = f.var
@@ -276,6 +245,7 @@ impl AccessFormat {
             steps,
             delims,
             slot,
+            escape,
         })
     }
 
@@ -327,6 +297,51 @@ impl AccessFormat {
     }
 }
 
+/// The [`Step`]s that end `fields` (none of them a format's last), their delimiters added to
+/// `delims` (which becomes `None` when they do not fit).
+fn forward_steps(fields: &[Field], delims: &mut Option<Delims>) -> Box<[Step]> {
+    fields
+        .iter()
+        .map(|f| {
+            // Not the last field: `until` is not empty (adjacent variables are refused).
+            let delim = add_delim(delims, f.until.first().copied());
+            let (rest, mask) = f.rest.unwrap_or((0, 0));
+            // `until` is one byte with neither a list nor a JSON quote: its first match ends it.
+            let check = if f.until.len() == 1 && !f.list && !f.json_quote {
+                Check::None
+            } else if f.list && &*f.until == b" " {
+                Check::List
+            } else if f.rest.is_some() && !f.list && !f.json_quote {
+                Check::Word
+            } else {
+                Check::Other
+            };
+            Step {
+                rest,
+                mask,
+                len: u32::try_from(f.until.len()).unwrap_or(u32::MAX),
+                delim,
+                check,
+            }
+        })
+        .collect()
+}
+
+/// Adds `b` to `delims`; its index there, or 0 once they no longer fit (`delims` is then
+/// `None`, and nothing uses the index).
+fn add_delim(delims: &mut Option<Delims>, b: Option<u8>) -> u8 {
+    match (delims.as_mut(), b) {
+        (Some(d), Some(b)) => d.add(b).unwrap_or_else(|| {
+            *delims = None;
+            0
+        }),
+        _ => {
+            *delims = None;
+            0
+        }
+    }
+}
+
 /// A variable at `i`: `$name` or `${name}`; returns the name and the index after it.
 fn variable(b: &[u8], i: usize) -> Option<(&str, usize)> {
     if b[i] != b'$' {
@@ -366,6 +381,15 @@ impl fmt::Display for AccessFormat {
 
 /// `S.mmm` seconds (nginx's `$request_time` and `$upstream_*_time`) as milliseconds.
 pub fn millis(b: &[u8]) -> Option<u32> {
+    // nginx writes `S.mmm`: read without a search for the dot.
+    if let [secs @ .., b'.', x, y, z] = b
+        && (1..=7).contains(&secs.len())
+    {
+        let ms = time::digits(&[*x, *y, *z], 3)?;
+        return time::digits(secs, secs.len())?
+            .checked_mul(1000)?
+            .checked_add(ms);
+    }
     let dot = b.iter().position(|&c| c == b'.').unwrap_or(b.len());
     if dot == 0 || dot > 7 {
         return None;

@@ -16,7 +16,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 mod access;
 mod errors;
 
-pub use access::{AccessFeeder, AccessSummary, Failing, Slow};
+pub use access::{AccessFeeder, AccessSummary, Failing, READS, Slow};
 pub use errors::{ClassCounts, ErrorSummary, Unclassified};
 
 /// Most-failing URI paths tracked at once.

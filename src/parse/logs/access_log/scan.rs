@@ -1,12 +1,13 @@
-//! Where a format's delimiters are in a line, 64 bytes at a time: one bitmask per delimiter
-//! byte (bit `i` set when byte `i` of the block is that delimiter).
+//! Where a format's delimiters are in a line, 128 bytes at a time: one bitmask per delimiter
+//! byte (bit `i` set when byte `i` of the window is that delimiter).
 //!
 //! Why: searching each field's end with its own `memchr`-style loop costs a hard-to-predict
 //! branch per field (fields are a few bytes to a few dozen, at random), and that, not the
-//! byte comparisons, was most of the time spent splitting a line. Classifying a block is
-//! branch-free, and a field's end is then a `trailing_zeros` on a mask.
+//! byte comparisons, was most of the time spent splitting a line. Classifying a window is
+//! branch-free, and a field's end is then a `trailing_zeros` on a mask. A window of 128 bytes
+//! holds the fields a summary reads at either end of most lines, so a walk seldom moves it.
 //!
-//! Hand-written: `memchr` finds one match at a time and exposes no masks. On x86_64 the block
+//! Hand-written: `memchr` finds one match at a time and exposes no masks. On x86_64 the window
 //! is compared 16 bytes at a time with SSE2 (always present there) through `safe_arch`, which
 //! wraps the intrinsics safely; elsewhere with SWAR on 64-bit words. Both are tested against
 //! a byte-by-byte reference.
@@ -38,15 +39,22 @@ impl Delims {
     }
 }
 
-/// One mask per delimiter for one 64-byte block.
-type Masks = [u64; MAX];
+/// The width of a window.
+const W: usize = 128;
 
-/// Walks a line's blocks forward, classifying each once, on demand.
+/// The start of no window: every position `p` of a line has `p.wrapping_sub(NONE) >= W`.
+const NONE: usize = usize::MAX / 2;
+
+/// One mask per delimiter for one window.
+type Masks = [u128; MAX];
+
+/// Walks a line with a window of [`W`] bytes, classified for all the delimiters at once
+/// whenever the walk leaves it.
 pub struct Scanner<'l> {
     line: &'l [u8],
     delims: Delims,
-    /// The index of the classified block (`usize::MAX`: none yet).
-    block: usize,
+    /// Where the window starts (none yet: far from any position, see [`NONE`]).
+    start: usize,
     masks: Masks,
 }
 
@@ -55,55 +63,99 @@ impl<'l> Scanner<'l> {
         Scanner {
             line,
             delims,
-            block: usize::MAX,
+            start: NONE,
             masks: [0; MAX],
         }
     }
 
-    /// The first position at or after `from` holding delimiter number `k`. Forward calls are
-    /// cheap; going back before the current block classifies that block again.
+    /// The first position at or after `from` holding delimiter number `k`.
     #[inline(always)]
     pub fn next(&mut self, k: u8, mut from: usize) -> Option<usize> {
         loop {
             if from >= self.line.len() {
                 return None;
             }
-            let b = from / 64;
-            if b != self.block {
-                self.load(b);
+            if from.wrapping_sub(self.start) >= W {
+                // The window that starts here, or the line's last one.
+                self.load(from.min(self.line.len().saturating_sub(W)));
             }
-            let m = self.masks[usize::from(k) & (MAX - 1)] & (u64::MAX << (from % 64));
+            let off = from - self.start;
+            let m = self.masks[usize::from(k) & (MAX - 1)] >> off;
             if m != 0 {
-                let at = b * 64 + m.trailing_zeros() as usize;
-                // Past the end the block is zero-padded: a NUL delimiter would match there.
-                return (at < self.line.len()).then_some(at);
+                // Bits past the line's end are clear (see `load`).
+                return Some(from + m.trailing_zeros() as usize);
             }
-            from = (b + 1) * 64;
+            from = self.start + W;
         }
     }
 
-    fn load(&mut self, b: usize) {
-        let start = b * 64;
-        self.block = b;
+    /// The last position at or before `from` holding delimiter number `k` (`from` is below
+    /// the line's length).
+    #[inline(always)]
+    pub fn prev(&mut self, k: u8, mut from: usize) -> Option<usize> {
+        loop {
+            if from.wrapping_sub(self.start) >= W {
+                // The window that ends here, or the line's first one.
+                self.load((from + 1).saturating_sub(W));
+            }
+            let off = from - self.start;
+            let m = self.masks[usize::from(k) & (MAX - 1)] << (W - 1 - off);
+            if m != 0 {
+                return Some(from - m.leading_zeros() as usize);
+            }
+            from = self.start.checked_sub(1)?;
+        }
+    }
+
+    /// Classifies the window at `start`; for a line shorter than [`W`], a zero-padded copy
+    /// whose padding bits are cleared (a NUL delimiter would match there).
+    #[inline(never)]
+    fn load(&mut self, start: usize) {
+        self.start = start;
         let line = self.line;
-        if let Some(block) = line[start..].first_chunk::<64>() {
-            self.masks = classify(block, &self.delims);
-        } else if let Some(tail) = line.last_chunk::<64>() {
-            // A partial last block: classify the line's last 64 bytes instead (no copy) and
-            // drop the bits of the bytes before this block.
-            let shift = start - (line.len() - 64);
-            self.masks = classify(tail, &self.delims).map(|m| m >> shift);
+        if let Some(w) = line[start..].first_chunk::<W>() {
+            self.masks = classify(w, &self.delims);
         } else {
-            let mut block = [0u8; 64];
-            block[..line.len() - start].copy_from_slice(&line[start..]);
-            self.masks = classify(&block, &self.delims);
+            let mut w = [0u8; W];
+            let n = line.len() - start;
+            w[..n].copy_from_slice(&line[start..]);
+            let keep = u128::MAX >> (W - n).min(W - 1) >> u32::from(n == 0);
+            self.masks = classify(&w, &self.delims).map(|m| m & keep);
         }
     }
 }
 
-/// The masks of one block.
+/// The masks of one window: the first `d.len` of them (the others are left zero).
 #[inline]
-fn classify(block: &[u8; 64], d: &Delims) -> Masks {
+fn classify(w: &[u8; W], d: &Delims) -> Masks {
+    // One unrolled body per count: a loop of varying length costs more than the comparisons.
+    match d.len {
+        0 | 1 => classify_n::<1>(w, d),
+        2 => classify_n::<2>(w, d),
+        3 => classify_n::<3>(w, d),
+        _ => classify_n::<MAX>(w, d),
+    }
+}
+
+#[inline(always)]
+fn classify_n<const N: usize>(w: &[u8; W], d: &Delims) -> Masks {
+    let mut out = [0u128; MAX];
+    let (lo, hi) = w.split_at(64);
+    let (lo, hi): (&[u8; 64], &[u8; 64]) = (
+        lo.try_into()
+            .unwrap_or_else(|_| unreachable!("64 of 128 bytes")),
+        hi.try_into()
+            .unwrap_or_else(|_| unreachable!("64 of 128 bytes")),
+    );
+    for (o, &b) in out.iter_mut().zip(&d.bytes[..N]) {
+        *o = u128::from(classify_one(lo, b)) | u128::from(classify_one(hi, b)) << 64;
+    }
+    out
+}
+
+/// The mask of byte `d` in one block.
+#[inline(always)]
+fn classify_one(block: &[u8; 64], d: u8) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
         classify_sse2(block, d)
@@ -115,45 +167,38 @@ fn classify(block: &[u8; 64], d: &Delims) -> Masks {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[inline]
-fn classify_sse2(block: &[u8; 64], d: &Delims) -> Masks {
+#[inline(always)]
+fn classify_sse2(block: &[u8; 64], d: u8) -> u64 {
     use safe_arch::{
         cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
     };
-    let chunk = |i: usize| {
+    let pat = set_splat_i8_m128i(d as i8);
+    let bits = |i: usize| {
         let c: &[u8; 16] = block[i * 16..i * 16 + 16]
             .try_into()
             .unwrap_or_else(|_| unreachable!("16 of 64 bytes"));
-        load_unaligned_m128i(c)
+        let eq = cmp_eq_mask_i8_m128i(load_unaligned_m128i(c), pat);
+        u64::from(move_mask_i8_m128i(eq) as u16)
     };
-    let (c0, c1, c2, c3) = (chunk(0), chunk(1), chunk(2), chunk(3));
-    let mut out = [0u64; MAX];
-    for (o, &b) in out.iter_mut().zip(&d.bytes[..usize::from(d.len)]) {
-        let pat = set_splat_i8_m128i(b as i8);
-        let bits = |c| u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(c, pat)) as u16);
-        *o = bits(c0) | bits(c1) << 16 | bits(c2) << 32 | bits(c3) << 48;
-    }
-    out
+    bits(0) | bits(1) << 16 | bits(2) << 32 | bits(3) << 48
 }
 
-/// The same masks with plain 64-bit arithmetic: per byte, zero iff it equals the delimiter,
+/// The same mask with plain 64-bit arithmetic: per byte, zero iff it equals the delimiter,
 /// tested exactly (no borrow between bytes), then the high bits gathered into one byte.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn classify_swar(block: &[u8; 64], d: &Delims) -> Masks {
+fn classify_swar(block: &[u8; 64], d: u8) -> u64 {
     const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const ONES: u64 = 0x0101_0101_0101_0101;
-    let mut out = [0u64; MAX];
-    for (k, o) in out.iter_mut().enumerate().take(usize::from(d.len)) {
-        let pat = ONES.wrapping_mul(u64::from(d.bytes[k]));
-        for (i, w) in block.chunks_exact(8).enumerate() {
-            let x = u64::from_le_bytes(w.try_into().unwrap_or([0; 8])) ^ pat;
-            // High bit of each byte of `t` is set iff that byte of `x` is non-zero.
-            let t = ((x & LO7).wrapping_add(LO7)) | x;
-            let zero = !t & !LO7; // 0x80 at every zero byte
-            // Gather the eight high bits: bit 7 of byte j moves to bit 56 + j.
-            let bits = ((zero >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
-            *o |= bits << (8 * i);
-        }
+    let pat = ONES.wrapping_mul(u64::from(d));
+    let mut out = 0;
+    for (i, w) in block.chunks_exact(8).enumerate() {
+        let x = u64::from_le_bytes(w.try_into().unwrap_or([0; 8])) ^ pat;
+        // High bit of each byte of `t` is set iff that byte of `x` is non-zero.
+        let t = ((x & LO7).wrapping_add(LO7)) | x;
+        let zero = !t & !LO7; // 0x80 at every zero byte
+        // Gather the eight high bits: bit 7 of byte j moves to bit 56 + j.
+        let bits = ((zero >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+        out |= bits << (8 * i);
     }
     out
 }
@@ -162,16 +207,14 @@ fn classify_swar(block: &[u8; 64], d: &Delims) -> Masks {
 mod tests {
     use super::*;
 
-    fn reference(block: &[u8; 64], d: &Delims) -> Masks {
-        let mut out = [0u64; MAX];
-        for (o, &b) in out.iter_mut().zip(&d.bytes[..usize::from(d.len)]) {
-            for (i, &c) in block.iter().enumerate() {
-                if c == b {
-                    *o |= 1 << i;
-                }
+    fn reference(block: &[u8; 64], d: u8) -> u64 {
+        let mut m = 0;
+        for (i, &c) in block.iter().enumerate() {
+            if c == d {
+                m |= 1 << i;
             }
         }
-        out
+        m
     }
 
     /// A tiny deterministic generator (xorshift), so failures reproduce.
@@ -187,19 +230,32 @@ mod tests {
 
     #[test]
     fn classifiers_agree_with_the_reference() {
-        let mut d = Delims::default();
-        for b in [b' ', b'"', 0x80, 0] {
-            d.add(b);
-        }
         let alphabet = b" \"]\x80\x00\x7f\xffa-[\n";
+        let all = [b' ', b'"', 0x80, 0];
         for seed in 0..2000 {
-            let block = bytes(seed, alphabet);
-            assert_eq!(
-                classify_swar(&block, &d),
-                reference(&block, &d),
-                "{block:?}"
-            );
-            assert_eq!(classify(&block, &d), reference(&block, &d), "{block:?}");
+            let (lo, hi) = (bytes(seed, alphabet), bytes(seed + 7919, alphabet));
+            for d in all {
+                assert_eq!(classify_swar(&lo, d), reference(&lo, d), "{lo:?}");
+                assert_eq!(classify_one(&lo, d), reference(&lo, d), "{lo:?}");
+            }
+            let mut w = [0u8; W];
+            w[..64].copy_from_slice(&lo);
+            w[64..].copy_from_slice(&hi);
+            for n in 1..=MAX {
+                let mut d = Delims::default();
+                for &b in &all[..n] {
+                    d.add(b);
+                }
+                let want: Masks = std::array::from_fn(|k| {
+                    if k < n {
+                        u128::from(reference(&lo, all[k]))
+                            | u128::from(reference(&hi, all[k])) << 64
+                    } else {
+                        0
+                    }
+                });
+                assert_eq!(classify(&w, &d), want, "{w:?}");
+            }
         }
     }
 
@@ -216,21 +272,44 @@ mod tests {
     }
 
     #[test]
-    fn scanner_walks_blocks_and_stops_at_the_end() {
+    fn scanner_walks_windows_and_stops_at_the_ends() {
         let mut d = Delims::default();
         d.add(b' ');
         d.add(0);
-        let mut line = vec![b'x'; 150];
-        line[3] = b' ';
-        line[64] = b' ';
-        line[149] = b' ';
+        let at = [3usize, 64, 127, 128, 200, 299];
+        let mut line = vec![b'x'; 300];
+        for &i in &at {
+            line[i] = b' ';
+        }
+        // Forward from every position, backward from every position: the next and previous
+        // space, through window moves in both directions on one scanner.
         let mut s = Scanner::new(&line, d);
-        assert_eq!(s.next(0, 0), Some(3));
-        assert_eq!(s.next(0, 4), Some(64));
-        assert_eq!(s.next(0, 65), Some(149));
-        assert_eq!(s.next(0, 150), None);
-        // NUL is a delimiter, and the padding after the line is NUL: never a match.
-        assert_eq!(Scanner::new(&line, d).next(1, 0), None);
-        assert_eq!(Scanner::new(b"", d).next(0, 0), None);
+        for from in (0..line.len()).chain((0..line.len()).rev()) {
+            assert_eq!(
+                s.next(0, from),
+                at.iter().copied().find(|&i| i >= from),
+                "{from}"
+            );
+            assert_eq!(
+                s.prev(0, from),
+                at.iter().copied().rev().find(|&i| i <= from),
+                "{from}"
+            );
+        }
+        assert_eq!(s.next(0, 300), None);
+        // NUL is a delimiter, and the padding after a short line is NUL: never a match.
+        for len in [0, 1, 5, 127, 128, 129] {
+            let short = vec![b'x'; len];
+            let mut s = Scanner::new(&short, d);
+            assert_eq!(s.next(1, 0), None, "{len}");
+            if len > 0 {
+                assert_eq!(s.prev(1, len - 1), None, "{len}");
+            }
+        }
+        let mut s = Scanner::new(b"a b", d);
+        assert_eq!(
+            (s.next(0, 0), s.prev(0, 2), s.prev(0, 0)),
+            (Some(1), Some(1), None)
+        );
     }
 }

@@ -27,33 +27,20 @@ impl AccessFormat {
             spans.clear();
             return Err(LineError::Prefix);
         }
-        let mut pos = self.prefix.len();
         let n = n.min(self.fields.len());
         // Every span is written below before it is read: sized once, then overwritten (no
         // capacity check per field).
         spans.resize(n, (0, 0));
         // Every field but the format's last ends at the first match of its literal.
         let inner = n.min(self.fields.len().saturating_sub(1));
-        match self.delims {
-            Some(d) => {
-                let mut scan = Scanner::new(line, d);
-                let walk = spans[..inner].iter_mut().zip(&self.steps[..inner]);
-                for (i, (span, step)) in walk.enumerate() {
-                    let end = self
-                        .step_end(&mut scan, line, pos, i, step)
-                        .ok_or(LineError::Field(i))?;
-                    *span = (pos as u32, end as u32);
-                    pos = end + step.len as usize;
-                }
-            }
-            None => {
-                for (i, (span, f)) in spans[..inner].iter_mut().zip(&self.fields).enumerate() {
-                    let end = self.find_end(line, pos, f).ok_or(LineError::Field(i))?;
-                    *span = (pos as u32, end as u32);
-                    pos = end + f.until.len();
-                }
-            }
-        }
+        let mut scan = self.delims.map(|d| Scanner::new(line, d));
+        let pos = self.forward(
+            line,
+            self.prefix.len(),
+            &mut spans[..inner],
+            &self.steps[..inner],
+            scan.as_mut(),
+        )?;
         if inner < n {
             // The last field runs to the literal that ends the line.
             let f = &self.fields[inner];
@@ -65,6 +52,49 @@ impl AccessFormat {
             spans[inner] = (pos as u32, end as u32);
         }
         Ok(Record::new(self, line, spans))
+    }
+
+    /// Splits the fields `spans` stands for (the first ones of the format, each with its
+    /// step), the first starting at `pos`, with `scan` when the steps' delimiters fit it.
+    /// Returns where the next field starts.
+    #[inline(always)]
+    pub(super) fn forward(
+        &self,
+        line: &[u8],
+        mut pos: usize,
+        spans: &mut [Span],
+        steps: &[Step],
+        scan: Option<&mut Scanner<'_>>,
+    ) -> Result<usize, LineError> {
+        if let Some(scan) = scan {
+            return self.forward_scan(line, pos, spans, steps, scan);
+        }
+        for (i, (span, f)) in spans.iter_mut().zip(&self.fields).enumerate() {
+            let end = self.find_end(line, pos, f).ok_or(LineError::Field(i))?;
+            *span = (pos as u32, end as u32);
+            pos = end + f.until.len();
+        }
+        Ok(pos)
+    }
+
+    /// [`forward`](Self::forward) with the scanner.
+    #[inline(always)]
+    pub(super) fn forward_scan(
+        &self,
+        line: &[u8],
+        mut pos: usize,
+        spans: &mut [Span],
+        steps: &[Step],
+        scan: &mut Scanner<'_>,
+    ) -> Result<usize, LineError> {
+        for (i, (span, step)) in spans.iter_mut().zip(steps).enumerate() {
+            let end = self
+                .step_end(scan, line, pos, i, step)
+                .ok_or(LineError::Field(i))?;
+            *span = (pos as u32, end as u32);
+            pos = end + step.len as usize;
+        }
+        Ok(pos)
     }
 
     /// Where inner field `k` (with `step`), starting at `from`, ends: the delimiters'
@@ -134,7 +164,7 @@ fn word_matches(next: [u8; 8], rest: u64, mask: u64) -> bool {
 
 /// `hay.starts_with(lit)` for the short literals between fields, without a call to `memcmp`.
 #[inline]
-fn starts_with(hay: &[u8], lit: &[u8]) -> bool {
+pub(super) fn starts_with(hay: &[u8], lit: &[u8]) -> bool {
     hay.len() >= lit.len() && hay.iter().zip(lit).all(|(a, b)| a == b)
 }
 
@@ -168,6 +198,12 @@ pub(crate) fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
     memchr::memchr(b, &hay[64..]).map(|k| k + 64)
 }
 
+/// The last `b` in `hay`.
+#[inline]
+pub(super) fn find_byte_back(b: u8, hay: &[u8]) -> Option<usize> {
+    memchr::memrchr(b, hay)
+}
+
 /// Up to 8 bytes as a little-endian word, with the mask of the bytes they occupy.
 pub(super) fn word(b: &[u8]) -> Option<(u64, u64)> {
     if b.len() > 8 {
@@ -180,8 +216,23 @@ pub(super) fn word(b: &[u8]) -> Option<(u64, u64)> {
 }
 
 /// Whether the space at `i` belongs to `, ` or ` : ` inside an upstream list.
-#[inline]
-fn list_separator(line: &[u8], i: usize) -> bool {
+#[inline(always)]
+pub(super) fn list_separator(line: &[u8], i: usize) -> bool {
+    // The two bytes on each side in one load (bytes `i - 3 .. i + 5`), away from the line's
+    // ends; nearer to them, byte by byte.
+    if let Some(w) = i.checked_sub(3).and_then(|s| line.get(s..s + 8)) {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        let (b2, b1) = ((w >> 8) as u8, (w >> 16) as u8);
+        let after = (w >> 32) as u16;
+        return (b1 == b',')
+            | (after == u16::from_le_bytes(*b": "))
+            | ((b1 == b':') & (b2 == b' '));
+    }
+    list_separator_bytes(line, i)
+}
+
+/// [`list_separator`] byte by byte.
+pub(super) fn list_separator_bytes(line: &[u8], i: usize) -> bool {
     let before = |k: usize| i.checked_sub(k).map(|j| line[j]);
     before(1) == Some(b',')
         || line[i + 1..].starts_with(b": ")
@@ -189,7 +240,7 @@ fn list_separator(line: &[u8], i: usize) -> bool {
 }
 
 /// Whether the byte at `i` is preceded by an odd number of backslashes (JSON escaping).
-fn escaped(line: &[u8], from: usize, i: usize) -> bool {
+pub(super) fn escaped(line: &[u8], from: usize, i: usize) -> bool {
     let n = line[from..i]
         .iter()
         .rev()

@@ -8,7 +8,7 @@ const EXT: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $statu
                    \"$http_referer\" \"$http_user_agent\" $upstream_addr $upstream_status \
                    $upstream_connect_time $upstream_header_time $upstream_response_time $request_time";
 
-fn ext(escape: Escape) -> AccessFormat {
+pub(super) fn ext(escape: Escape) -> AccessFormat {
     AccessFormat::compile(EXT, escape).expect("compile")
 }
 
@@ -234,7 +234,7 @@ fn millis_forms() {
 
 /// The formats the scanner is checked on: the built-in ones, with every escape, and two
 /// custom ones (one JSON).
-fn test_formats() -> Vec<AccessFormat> {
+pub(super) fn test_formats() -> Vec<AccessFormat> {
     vec![
         AccessFormat::combined(),
         ext(Escape::Default),
@@ -251,7 +251,7 @@ fn test_formats() -> Vec<AccessFormat> {
 
 /// Lines built from the real fixtures with random edits (delimiters inserted, bytes dropped,
 /// lines cut or padded past a 64-byte block): `rounds` variants of each.
-fn mutated_lines(rounds: usize) -> Vec<Vec<u8>> {
+pub(super) fn mutated_lines(rounds: usize) -> Vec<Vec<u8>> {
     let mut lines: Vec<Vec<u8>> = ["combined.log", "ext.log", "ext-json.log"]
         .iter()
         .flat_map(|f| {
@@ -374,20 +374,53 @@ fn upstream_lists_split_like_the_reference() {
         }
         out
     }
-    let mut seed = 7u64;
-    let alphabet = b"0123456789.:, -x";
+    let mut rand = random_bytes(7, b"0123456789.:, -x");
     for len in 0..40 {
         for _ in 0..300 {
-            let b: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                    alphabet[(seed >> 33) as usize % alphabet.len()]
-                })
-                .collect();
+            let b = rand(len);
             let got: Vec<(Vec<u8>, bool)> = UpstreamList::new(&b)
                 .map(|i| (i.value.to_vec(), i.new_group))
                 .collect();
             assert_eq!(got, reference(&b), "{:?}", String::from_utf8_lossy(&b));
         }
+    }
+}
+
+/// The one-load separator test against the byte-by-byte one, at every space of random lines
+/// (near both ends too).
+#[test]
+fn list_separator_agrees_with_the_byte_test() {
+    use super::split::{list_separator, list_separator_bytes};
+    let mut rand = random_bytes(11, b" ,:x");
+    let mut spaces = 0;
+    for len in 1..24 {
+        for _ in 0..400 {
+            let line = rand(len);
+            for i in (0..len).filter(|&i| line[i] == b' ') {
+                let want = list_separator_bytes(&line, i);
+                assert_eq!(
+                    list_separator(&line, i),
+                    want,
+                    "{:?} at {i}",
+                    String::from_utf8_lossy(&line)
+                );
+                spaces += 1;
+            }
+        }
+    }
+    assert!(spaces > 10_000, "{spaces}");
+}
+
+/// A deterministic generator of byte strings of a given length from `alphabet` (an LCG), so
+/// failures reproduce.
+fn random_bytes(seed: u64, alphabet: &[u8]) -> impl FnMut(usize) -> Vec<u8> + '_ {
+    let mut seed = seed;
+    move |len| {
+        (0..len)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                alphabet[(seed >> 33) as usize % alphabet.len()]
+            })
+            .collect()
     }
 }

@@ -1,7 +1,9 @@
 //! Access-log counts: totals, per upstream attempt, per minute, the slowest and the
 //! most-failing URIs.
 
-use super::super::access_log::{AccessFormat, Record, Span, UpstreamList, Var, is_single, status};
+use super::super::access_log::{
+    AccessFormat, Plan, Record, Span, UpstreamList, Var, is_single, status,
+};
 use super::{Counts, FxMap, SLOWEST, UPSTREAM_CAP, URI_CAP};
 
 mod caches;
@@ -51,31 +53,30 @@ pub struct AccessSummary {
 pub struct AccessFeeder<'f> {
     format: &'f AccessFormat,
     spans: Vec<Span>,
-    /// Fields to split: up to the last one the summary reads.
-    needed: usize,
+    /// The fields the summary reads; the others are not split.
+    plan: Plan,
     /// Records before this Unix time are skipped.
     pub since: Option<i64>,
 }
 
+/// The variables the summary reads; a format's other fields are not split.
+pub const READS: [Var; 7] = [
+    Var::Status,
+    Var::Request,
+    Var::TimeLocal,
+    Var::TimeIso8601,
+    Var::UpstreamAddr,
+    Var::UpstreamStatus,
+    Var::RequestTime,
+];
+
 impl<'f> AccessFeeder<'f> {
     pub fn new(format: &'f AccessFormat, since: Option<i64>) -> Self {
-        let needed = [
-            Var::Status,
-            Var::Request,
-            Var::TimeLocal,
-            Var::TimeIso8601,
-            Var::UpstreamAddr,
-            Var::UpstreamStatus,
-            Var::RequestTime,
-        ]
-        .iter()
-        .filter_map(|v| format.index_of(*v))
-        .max()
-        .map_or(format.len(), |m| m + 1);
+        let wanted: Vec<usize> = READS.iter().filter_map(|v| format.index_of(*v)).collect();
         AccessFeeder {
             format,
             spans: Vec::with_capacity(format.len()),
-            needed,
+            plan: format.plan(&wanted),
             since,
         }
     }
@@ -83,7 +84,7 @@ impl<'f> AccessFeeder<'f> {
     /// Adds one line (without its newline).
     #[inline]
     pub fn feed(&mut self, sum: &mut AccessSummary, line: &[u8]) {
-        match self.format.parse_prefix(line, &mut self.spans, self.needed) {
+        match self.format.split(line, &mut self.spans, &self.plan) {
             Ok(rec) => sum.add(&rec, self.since),
             Err(_) => sum.malformed += 1,
         }
