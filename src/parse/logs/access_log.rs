@@ -116,8 +116,9 @@ struct Field {
     rest: Option<(u64, u64)>,
 }
 
-/// How a field's end is confirmed once the first byte of its literal is found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a field's end is confirmed once the first byte of its literal is found (ordered: the
+/// first two are both a masked word comparison).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Check {
     /// The literal is that one byte: the first match ends the field.
     None,
@@ -385,10 +386,14 @@ pub fn millis(b: &[u8]) -> Option<u32> {
     if let [secs @ .., b'.', x, y, z] = b
         && (1..=7).contains(&secs.len())
     {
-        let ms = time::digits(&[*x, *y, *z], 3)?;
+        let d = |c: u8| u32::from(c.wrapping_sub(b'0'));
+        let (x, y, z) = (d(*x), d(*y), d(*z));
+        if x.max(y).max(z) > 9 {
+            return None;
+        }
         return time::digits(secs, secs.len())?
             .checked_mul(1000)?
-            .checked_add(ms);
+            .checked_add(x * 100 + y * 10 + z);
     }
     let dot = b.iter().position(|&c| c == b'.').unwrap_or(b.len());
     if dot == 0 || dot > 7 {

@@ -42,9 +42,6 @@ impl Delims {
 /// The width of a window.
 const W: usize = 128;
 
-/// The start of no window: every position `p` of a line has `p.wrapping_sub(NONE) >= W`.
-const NONE: usize = usize::MAX / 2;
-
 /// One mask per delimiter for one window.
 type Masks = [u128; MAX];
 
@@ -53,18 +50,30 @@ type Masks = [u128; MAX];
 pub struct Scanner<'l> {
     line: &'l [u8],
     delims: Delims,
-    /// Where the window starts (none yet: far from any position, see [`NONE`]).
+    /// Where the window starts.
     start: usize,
     masks: Masks,
 }
 
 impl<'l> Scanner<'l> {
+    /// A scanner whose first window is the line's first [`W`] bytes (for a forward walk).
     pub fn new(line: &'l [u8], delims: Delims) -> Self {
         Scanner {
             line,
             delims,
-            start: NONE,
-            masks: [0; MAX],
+            start: 0,
+            masks: masks(line, &delims, 0),
+        }
+    }
+
+    /// A scanner whose first window is the line's last [`W`] bytes (for a backward walk).
+    pub fn from_end(line: &'l [u8], delims: Delims) -> Self {
+        let start = line.len().saturating_sub(W);
+        Scanner {
+            line,
+            delims,
+            start,
+            masks: masks(line, &delims, start),
         }
     }
 
@@ -107,22 +116,27 @@ impl<'l> Scanner<'l> {
         }
     }
 
-    /// Classifies the window at `start`; for a line shorter than [`W`], a zero-padded copy
-    /// whose padding bits are cleared (a NUL delimiter would match there).
+    /// Moves the window to `start`.
     #[inline(never)]
     fn load(&mut self, start: usize) {
         self.start = start;
-        let line = self.line;
-        if let Some(w) = line[start..].first_chunk::<W>() {
-            self.masks = classify(w, &self.delims);
-        } else {
-            let mut w = [0u8; W];
-            let n = line.len() - start;
-            w[..n].copy_from_slice(&line[start..]);
-            let keep = u128::MAX >> (W - n).min(W - 1) >> u32::from(n == 0);
-            self.masks = classify(&w, &self.delims).map(|m| m & keep);
-        }
+        self.masks = masks(self.line, &self.delims, start);
     }
+}
+
+/// The masks of the window at `start`; for a line shorter than [`W`], of a zero-padded copy
+/// whose padding bits are cleared (a NUL delimiter would match there).
+#[inline]
+fn masks(line: &[u8], d: &Delims, start: usize) -> Masks {
+    if let Some(w) = line.get(start..).and_then(<[u8]>::first_chunk::<W>) {
+        return classify(w, d);
+    }
+    let mut w = [0u8; W];
+    let rest = line.get(start..).unwrap_or_default();
+    let n = rest.len();
+    w[..n].copy_from_slice(rest);
+    let keep = u128::MAX >> (W - n).min(W - 1) >> u32::from(n == 0);
+    classify(&w, d).map(|m| m & keep)
 }
 
 /// The masks of one window: the first `d.len` of them (the others are left zero).
@@ -297,13 +311,20 @@ mod tests {
             );
         }
         assert_eq!(s.next(0, 300), None);
+        let mut s = Scanner::from_end(&line, d);
+        for from in (0..line.len()).rev() {
+            assert_eq!(
+                s.prev(0, from),
+                at.iter().copied().rev().find(|&i| i <= from),
+                "{from}"
+            );
+        }
         // NUL is a delimiter, and the padding after a short line is NUL: never a match.
         for len in [0, 1, 5, 127, 128, 129] {
             let short = vec![b'x'; len];
-            let mut s = Scanner::new(&short, d);
-            assert_eq!(s.next(1, 0), None, "{len}");
+            assert_eq!(Scanner::new(&short, d).next(1, 0), None, "{len}");
             if len > 0 {
-                assert_eq!(s.prev(1, len - 1), None, "{len}");
+                assert_eq!(Scanner::from_end(&short, d).prev(1, len - 1), None, "{len}");
             }
         }
         let mut s = Scanner::new(b"a b", d);

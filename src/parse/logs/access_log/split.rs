@@ -111,22 +111,32 @@ impl AccessFormat {
         let mut at = from;
         loop {
             let i = scan.next(step.delim, at)?;
-            let ends = match step.check {
-                Check::None => true,
-                Check::Word => match line.get(i + 1..i + 9) {
+            // A one-byte literal is a word check with nothing to compare (its mask is zero):
+            // one test for the two most common kinds.
+            let ends = if step.check <= Check::Word {
+                match line.get(i + 1..i + 9) {
                     Some(next) => {
                         word_matches(next.try_into().unwrap_or([0; 8]), step.rest, step.mask)
                     }
-                    None => self.ends_at(line, from, i, &self.fields[k]),
-                },
-                Check::List => !list_separator(line, i),
-                Check::Other => self.ends_at(line, from, i, &self.fields[k]),
+                    None => self.ends_at_cold(line, from, i, k),
+                }
+            } else if step.check == Check::List {
+                !list_separator(line, i)
+            } else {
+                self.ends_at_cold(line, from, i, k)
             };
             if ends {
                 return Some(i);
             }
             at = i + 1;
         }
+    }
+
+    /// [`ends_at`](Self::ends_at) for inner field `k`, out of the walk's way.
+    #[cold]
+    #[inline(never)]
+    fn ends_at_cold(&self, line: &[u8], from: usize, i: usize, k: usize) -> bool {
+        self.ends_at(line, from, i, &self.fields[k])
     }
 
     /// Whether field `f`, starting at `from`, ends at `i`, where its literal's first byte is.

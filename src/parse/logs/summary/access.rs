@@ -130,6 +130,14 @@ impl AccessSummary {
     /// Counts each upstream attempt by its own status.
     #[inline]
     fn attempts(&mut self, addrs: &[u8], statuses: &[u8]) {
+        // Most lines: one attempt at an address seen before. The cache holds single addresses
+        // only, and a list of statuses has a separator, so it is longer than one status.
+        if statuses.len() <= 3
+            && let Some(i) = self.cached(addrs)
+        {
+            self.upstreams[i].1.add(status(statuses));
+            return;
+        }
         if is_single(addrs) && is_single(statuses) {
             // Most lines: one attempt, no list to walk.
             let i = self.upstream(addrs);
@@ -174,19 +182,26 @@ impl AccessSummary {
         Some(t)
     }
 
+    /// The index of `addr` if the cache of recent upstreams has it.
+    #[inline]
+    fn cached(&self, addr: &[u8]) -> Option<usize> {
+        let (len, head, tail) = Recent::key(addr);
+        let r = self.recent.0[Recent::slot((len, head, tail))];
+        (r.len == len
+            && r.head == head
+            && r.tail == tail
+            && (len <= 16 || *self.upstreams[r.index as usize].0 == *addr))
+            .then_some(r.index as usize)
+    }
+
     #[inline]
     fn upstream(&mut self, addr: &[u8]) -> usize {
+        if let Some(i) = self.cached(addr) {
+            return i;
+        }
         let key = Recent::key(addr);
         let (len, head, tail) = key;
         let slot = Recent::slot(key);
-        let r = self.recent.0[slot];
-        if r.len == len
-            && r.head == head
-            && r.tail == tail
-            && (len <= 16 || *self.upstreams[r.index as usize].0 == *addr)
-        {
-            return r.index as usize;
-        }
         let i = self.upstream_slow(addr);
         // An address counted under `(other)` is not cached: its key is not the address.
         if *self.upstreams[i].0 == *addr {
