@@ -37,25 +37,13 @@ pub struct Plan {
     gap: usize,
 }
 
-/// How a backward field's start is confirmed once the last byte of the literal before it is
-/// found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BackCheck {
-    /// The literal is that one byte: the last match starts the field.
-    None,
-    /// A one-space literal before an upstream list: a space of a separator is skipped.
-    List,
-    /// A literal of up to 8 bytes, compared as one word (then checked as `List` when `list`).
-    Word,
-    /// Anything else ([`Back`]'s general rules).
-    Other,
-}
-
 /// How a backward field's start is found: the literal before it, searched for by its last
 /// byte.
 #[derive(Debug, Clone, Copy)]
 struct Back {
-    check: BackCheck,
+    /// The literal is longer than 8 bytes or may hold an escaped quote: its start is confirmed
+    /// by the general rules (out of line), not by one word comparison.
+    general: bool,
     /// The literal's last byte, and its index in the plan's delimiters.
     last: u8,
     delim: u8,
@@ -112,15 +100,10 @@ impl AccessFormat {
                 let last = lit.last().copied();
                 let list = f.var.is_some_and(super::Var::is_list) && last == Some(b' ');
                 let json_quote = self.escape == super::Escape::Json && lit.first() == Some(&b'"');
-                let check = match (lit.len(), list, json_quote) {
-                    (1, false, false) => BackCheck::None,
-                    (1, true, false) => BackCheck::List,
-                    (2..=8, _, false) => BackCheck::Word,
-                    _ => BackCheck::Other,
-                };
-                let (word, mask) = right_aligned(lit).unwrap_or((0, 0));
+                let aligned = right_aligned(lit);
+                let (word, mask) = aligned.unwrap_or((0, 0));
                 Back {
-                    check,
+                    general: aligned.is_none() || json_quote,
                     last: last.unwrap_or_default(),
                     delim: add_delim(&mut bwd, last),
                     len: u32::try_from(lit.len()).unwrap_or(u32::MAX),
@@ -213,17 +196,16 @@ impl AccessFormat {
                     Some(i) if i >= lo => i,
                     _ => return Err(LineError::Field(k - 1)),
                 };
-                let starts = match b.check {
-                    BackCheck::None => true,
-                    BackCheck::List => !list_separator(line, i),
-                    BackCheck::Word => match i.checked_sub(7).and_then(|f| line.get(f..=i)) {
-                        Some(w) if i + 1 >= lo + b.len as usize => {
-                            let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
-                            w & b.mask == b.word && !(b.list && list_separator(line, i))
-                        }
-                        _ => self.starts_after(line, lo, i, k, b)?,
-                    },
-                    BackCheck::Other => self.starts_after(line, lo, i, k, b)?,
+                // The literal is compared as the 8 bytes that end at `i` (one comparison for
+                // a literal of any length up to 8, always true for one byte), then the space
+                // of a list separator is skipped; near the line's start, or for the general
+                // case, out of line.
+                let starts = match i.checked_sub(7).and_then(|f| line.get(f..=i)) {
+                    Some(w) if !b.general && i + 1 >= lo + b.len as usize => {
+                        let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+                        w & b.mask == b.word && !(b.list && list_separator(line, i))
+                    }
+                    _ => self.starts_after(line, lo, i, k, b)?,
                 };
                 if starts {
                     break i + 1;
@@ -240,7 +222,7 @@ impl AccessFormat {
     }
 
     /// Whether field `k` (with `b`) starts right after `i`, where the last byte of the literal
-    /// before it is ([`BackCheck::Other`]); an error once that literal would start before `lo`.
+    /// before it is, by the general rules; an error once that literal would start before `lo`.
     #[cold]
     #[inline(never)]
     fn starts_after(
