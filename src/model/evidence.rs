@@ -102,6 +102,9 @@ pub struct Listener {
     pub backlog: u32,
     /// Owning processes (needs root for other users' processes).
     pub pids: Vec<i32>,
+    /// An IPv6 socket that takes no IPv4 connections (`IPV6_V6ONLY`, as asyncio sets it for
+    /// `::`): `[::]:8000` then serves `[::1]:8000` but not `127.0.0.1:8000`.
+    pub v6only: bool,
 }
 
 /// Sockets and kernel counters.

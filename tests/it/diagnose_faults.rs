@@ -24,7 +24,7 @@ mod members;
 mod nginx_side;
 mod tls;
 mod window;
-use crate::harness::app::{App, Bind};
+use crate::harness::app::{App, Bind, Ready};
 use crate::harness::load::keepalive_rounds;
 use crate::harness::nginx::{Nginx, free_port};
 use crate::harness::ns::{Wrap, dual_stack_hosts, require_root};
@@ -173,6 +173,34 @@ fn upstream_address_mismatch() {
         .backend(&app.cmdline())
         .run(tmp.path());
     r.expect_top("upstream_address_mismatch", Some(false), &logs(&n));
+}
+
+/// One uvicorn process on `--host ::` listens on IPv6 only (asyncio sets IPV6_V6ONLY, and
+/// sock_diag reports it): nginx's 127.0.0.1 is refused while `[::]` listens. The live
+/// diagnosis must not take that socket as dual-stack (nothing would explain the refusals, or
+/// the backend would look down): the backend listens on another address.
+#[test]
+fn upstream_address_mismatch_ipv6_only_uvicorn() {
+    let tmp = shared_tempdir();
+    let app = App::uvicorn(&tmp.path().join("app"))
+        .args(&["--host", "::"])
+        .ready(Ready::LogOnly("Uvicorn running on".into()))
+        .start();
+    let target = format!("http://127.0.0.1:{}", app.port());
+    let n = nginx(&tmp.path().join("nginx"), "", &proxy(&target, "")).start();
+    assert_eq!(get_each(n.port(), &["/", "/health", "/"]), [502; 3]);
+    let r = Diagnose::new(&n.conf())
+        .backend(&app.cmdline())
+        .run(tmp.path());
+    r.expect_top("upstream_address_mismatch", Some(false), &logs(&n));
+    let message = r
+        .top()
+        .and_then(|f| f["message"].as_str())
+        .unwrap_or_default();
+    assert!(
+        message.contains(&format!("listens on [::1]:{}", app.port())),
+        "{message}"
+    );
 }
 
 /// `localhost` resolves to `::1` and `127.0.0.1` (a hosts file bind-mounted in a private mount

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use super::routes;
 use super::rules::REFUSED;
-use crate::diagnose::check::matching::{Endpoint, absolute, bind_serves};
+use crate::diagnose::check::matching::{
+    Endpoint, Socket, absolute, accepts, bind_serves, bind_serves_for,
+};
 use crate::model::backend::{Backend, Source};
 use crate::model::evidence::{
     AppLogLine, BackendProcesses, Evidence, Listener, ProbeOutcome, ProgramState, UnitState,
@@ -133,13 +135,17 @@ impl<'a> Ctx<'a> {
         self.input.evidence.listeners.known().map(Vec::as_slice)
     }
 
-    /// The backend configured to serve `addr`.
+    /// The backend configured to serve `addr`: by how its server binds (one uvicorn process
+    /// on `::` is IPv6-only), or, where that is unknown (uvicorn's worker count), taking the
+    /// bind as one dual-stack socket.
     pub fn backend_for(&self, addr: &str) -> Option<&'a Backend> {
         let ep = endpoint(addr)?;
+        let host = self.input.host;
         self.input.backends.iter().find(|b| {
-            b.binds
-                .iter()
-                .any(|x| bind_serves(x, b.working_directory.as_deref(), &ep, self.input.host))
+            b.binds.iter().any(|x| {
+                bind_serves_for(b, x, &ep, host)
+                    .unwrap_or_else(|| bind_serves(x, b.working_directory.as_deref(), &ep, host))
+            })
         })
     }
 
@@ -321,13 +327,16 @@ pub fn endpoint(addr: &str) -> Option<Endpoint> {
 }
 
 /// Whether a listener accepts connections to `target` (`0.0.0.0`/`::` take every address of
-/// their family; `::` also IPv4 with Linux's default `bindv6only=0`).
+/// their family; `::` also IPv4 unless the socket is IPv6-only).
 pub fn listener_serves(l: &Listener, target: &Endpoint) -> bool {
     match (endpoint(&l.local), target) {
         (Some(Endpoint::Unix(a)), Endpoint::Unix(b)) => a == *b,
         (Some(Endpoint::Tcp(a)), Endpoint::Tcp(b)) => {
-            a.port() == b.port()
-                && (a.ip() == b.ip() || (a.ip().is_unspecified() && (a.is_ipv6() || b.is_ipv4())))
+            let socket = Socket {
+                ip: a.ip(),
+                v6only: l.v6only,
+            };
+            a.port() == b.port() && accepts(socket, b.ip())
         }
         _ => false,
     }

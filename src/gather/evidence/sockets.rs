@@ -20,6 +20,7 @@ use netlink_packet_core::{
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
 use netlink_packet_sock_diag::inet::StateFlags as TcpStates;
+use netlink_packet_sock_diag::inet::nlas::Nla;
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, InetResponse, SocketId};
 use netlink_packet_sock_diag::unix::nlas::UnixDiagName;
 use netlink_packet_sock_diag::unix::{ShowFlags, StateFlags as UnixStates, UnixRequest};
@@ -152,6 +153,8 @@ fn tcp_listener(m: &SockDiagMessage) -> Option<Listener> {
         accept_queue: r.header.recv_queue,
         backlog: r.header.send_queue,
         pids: Vec::new(),
+        // Sent for every listening IPv6 socket (Linux 4.2 and later).
+        v6only: r.nlas.iter().any(|n| matches!(n, Nla::SkV6Only(true))),
     })
 }
 
@@ -172,6 +175,7 @@ fn unix_listener(m: &SockDiagMessage) -> Option<Listener> {
         accept_queue: r.number_of_pending_connection().unwrap_or(0),
         backlog: r.max_number_of_pending_connection().unwrap_or(0),
         pids: Vec::new(),
+        v6only: false,
     })
 }
 

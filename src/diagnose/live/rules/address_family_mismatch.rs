@@ -4,6 +4,7 @@
 //! working address fails too.
 
 use crate::diagnose::live::{Ctx, Diagnosis, LiveRule};
+use crate::model::logs::AccessEvent;
 
 use super::REFUSED;
 
@@ -36,43 +37,51 @@ pub fn other_family(ctx: &Ctx<'_>, addr: &str) -> Option<String> {
     (loopback && ctx.listener(addr).is_none() && ctx.listener(&other).is_some()).then_some(other)
 }
 
+/// Whether this rule claims the refusals on `addr` (so `upstream_address_mismatch` leaves
+/// them): the other family serves, and nginx reaches both through a name.
+pub fn claims(ctx: &Ctx<'_>, addr: &str) -> bool {
+    pair(ctx, addr).is_some()
+}
+
+/// The other family's address that serves while `addr` is refused, whether sock_diag showed
+/// it listening, and the requests retried from `addr` onto it; `None` unless nginx reaches
+/// both through a name (its retries show it, or its group holds both). One address that the
+/// backend does not take (nginx's 127.0.0.1 and an IPv6-only socket) is
+/// `upstream_address_mismatch`, as `reflex check` calls it.
+fn pair<'a>(ctx: &Ctx<'a>, addr: &str) -> Option<(String, bool, Vec<&'a AccessEvent>)> {
+    let other = other_family(ctx, addr);
+    // Only a retry on the same port of the other family is this cause: a retry on another
+    // port is an upstream group failing over from a dead member (`backend_down`).
+    let retried: Vec<&AccessEvent> = ctx
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.attempts.len() >= 2
+                && r.attempts
+                    .iter()
+                    .any(|a| a.addr == addr && a.status.is_none_or(|s| s == 502))
+                && r.attempts.last().is_some_and(|a| {
+                    a.status.is_some_and(|s| s < 500) && families_of_one_port(addr, &a.addr)
+                })
+        })
+        .collect();
+    let other_in_log = retried
+        .iter()
+        .find_map(|r| r.attempts.last().map(|a| a.addr.clone()));
+    let listening = other.is_some();
+    let serving = other.or(other_in_log)?;
+    (!retried.is_empty() || ctx.same_group(addr, &serving)).then_some((serving, listening, retried))
+}
+
 fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
     let mut out = Vec::new();
     for (addr, events) in ctx.refused() {
         let addr = addr.as_str();
-        let retried: Vec<_> = ctx
-            .requests()
-            .iter()
-            .filter(|r| {
-                r.attempts.len() >= 2
-                    && r.attempts
-                        .iter()
-                        .any(|a| a.addr == addr && a.status.is_none_or(|s| s == 502))
-                    && r.attempts
-                        .last()
-                        .and_then(|a| a.status)
-                        .is_some_and(|s| s < 500)
-            })
-            .collect();
-        let other = other_family(ctx, addr);
-        // Only a retry on the same port of the other family is this cause: a retry on another
-        // port is an upstream group failing over from a dead member (`backend_down`).
-        let retried: Vec<_> = retried
-            .into_iter()
-            .filter(|r| {
-                r.attempts
-                    .last()
-                    .is_some_and(|a| families_of_one_port(addr, &a.addr))
-            })
-            .collect();
-        let other_in_log = retried
-            .iter()
-            .find_map(|r| r.attempts.last().map(|a| a.addr.clone()));
-        let Some(serving) = other.clone().or(other_in_log) else {
+        let Some((serving, listening, retried)) = pair(ctx, addr) else {
             continue;
         };
         let mut evidence = Ctx::samples(&events);
-        if other.is_some() {
+        if listening {
             evidence.push(format!(
                 "nothing listens on {addr}, while {serving} is listening (sock_diag)"
             ));
@@ -93,14 +102,14 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
         let v6 = addr.starts_with('[');
         out.push(Diagnosis {
             kind: RULE.kind,
-            confidence: if other.is_some() { 0.93 } else { 0.75 },
+            confidence: if listening { 0.93 } else { 0.75 },
             upstream: Some(ctx.group(addr)),
             message: format!(
                 "nginx tries {addr} and {serving} (a name resolving to both IPv6 and IPv4) but the backend listens on {} only",
                 if v6 { "IPv4" } else { "IPv6" }
             ),
             evidence,
-            fix: format!("Use {serving} instead of the name in nginx's upstream (or make the backend listen on both families: --host ::)."),
+            fix: format!("Use {serving} instead of the name in nginx's upstream (or make the backend listen on both families)."),
             restart_helps: false,
         });
     }

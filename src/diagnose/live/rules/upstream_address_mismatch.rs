@@ -16,9 +16,7 @@ fn check(ctx: &Ctx<'_>) -> Vec<Diagnosis> {
     let mut out = Vec::new();
     for (addr, events) in ctx.refused() {
         let addr = addr.as_str();
-        if ctx.listener(addr).is_some()
-            || super::address_family_mismatch::other_family(ctx, addr).is_some()
-        {
+        if ctx.listener(addr).is_some() || super::address_family_mismatch::claims(ctx, addr) {
             continue;
         }
         let elsewhere = super::up_elsewhere(ctx, addr);

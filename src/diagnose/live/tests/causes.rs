@@ -426,3 +426,38 @@ fn a_worker_recycled_by_uvicorns_max_requests_is_not_a_keepalive_race() {
     assert!(d[0].message.contains("max-requests"));
     assert!(d.iter().all(|x| x.kind != "keepalive_race"));
 }
+
+/// One uvicorn process bound to `::` listens on IPv6 only (asyncio sets `IPV6_V6ONLY`, which
+/// sock_diag reports), so it does not serve nginx's `127.0.0.1`: the backend listens on another
+/// address, as `reflex check` says, and a restart cannot help (the socket was taken as
+/// dual-stack, and nothing was named).
+#[test]
+fn a_single_uvicorn_on_ipv6_any_does_not_serve_ipv4() {
+    let mut s = S::new("127.0.0.1:8000");
+    s.backends = vec![backend(vec![Bind::Tcp {
+        host: "::".into(),
+        port: 8000,
+    }])];
+    s.backends[0].workers = 1;
+    let v6 = Listener {
+        v6only: true,
+        ..listener("[::]:8000", 0, 2048)
+    };
+    s.evidence.listeners = Fact::Known(vec![v6.clone()]);
+    s.logs.errors = vec![err(E::ConnectRefused, Some(111), "127.0.0.1:8000", "/")];
+    let d = s.run();
+    assert_eq!(d[0].kind, "upstream_address_mismatch", "{d:#?}");
+    assert!(!d[0].restart_helps);
+    assert_eq!(
+        d[0].message,
+        "nginx proxies to 127.0.0.1:8000 but the backend listens on [::1]:8000"
+    );
+    // The same socket taking IPv4 too (gunicorn's, or uvicorn's with workers) serves nginx:
+    // then the refusals are not this cause.
+    s.evidence.listeners = Fact::Known(vec![Listener {
+        v6only: false,
+        ..v6
+    }]);
+    s.backends[0].workers = 2;
+    assert_ne!(s.top(), "upstream_address_mismatch");
+}

@@ -64,6 +64,7 @@ pub(super) fn listener(local: &str, queue: u32, backlog: u32) -> Listener {
         accept_queue: queue,
         backlog,
         pids: vec![100],
+        v6only: false,
     }
 }
 
