@@ -24,7 +24,7 @@ mod members;
 mod nginx_side;
 mod tls;
 mod window;
-use crate::harness::app::{App, Bind, Ready};
+use crate::harness::app::{App, Bind};
 use crate::harness::load::keepalive_rounds;
 use crate::harness::nginx::{Nginx, free_port};
 use crate::harness::ns::{Wrap, dual_stack_hosts, require_root};
@@ -182,10 +182,7 @@ fn upstream_address_mismatch() {
 #[test]
 fn upstream_address_mismatch_ipv6_only_uvicorn() {
     let tmp = shared_tempdir();
-    let app = App::uvicorn(&tmp.path().join("app"))
-        .args(&["--host", "::"])
-        .ready(Ready::LogOnly("Uvicorn running on".into()))
-        .start();
+    let app = App::uvicorn(&tmp.path().join("app")).ipv6_only().start();
     let target = format!("http://127.0.0.1:{}", app.port());
     let n = nginx(&tmp.path().join("nginx"), "", &proxy(&target, "")).start();
     assert_eq!(get_each(n.port(), &["/", "/health", "/"]), [502; 3]);

@@ -145,6 +145,12 @@ impl AppBuilder {
         self.ready = ready;
         self
     }
+    /// uvicorn on `--host ::`: one process listens on IPv6 only (asyncio sets IPV6_V6ONLY), so
+    /// readiness is uvicorn's own line, not `/health` on 127.0.0.1 (refused).
+    pub fn ipv6_only(self) -> Self {
+        self.args(&["--host", "::"])
+            .ready(Ready::LogOnly("Uvicorn running on".into()))
+    }
 
     fn argv(&self, port: u16) -> Vec<String> {
         let uds = self.dir.join(format!("{}.sock", self.name));

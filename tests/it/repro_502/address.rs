@@ -1,7 +1,7 @@
 //! `upstream_address_mismatch` across address families, for real.
 
 use super::{get_n, proxy_to};
-use crate::harness::app::{App, Ready};
+use crate::harness::app::App;
 use crate::harness::check::{assert_no_problems, reflex_check};
 use crate::harness::nginx::Nginx;
 use crate::harness::ns::Wrap;
@@ -13,11 +13,7 @@ use crate::harness::shared_tempdir;
 #[test]
 fn upstream_address_mismatch_ipv6_only_uvicorn() {
     let tmp = shared_tempdir();
-    let app = App::uvicorn(&tmp.path().join("app"))
-        .args(&["--host", "::"])
-        // Not `/health` on 127.0.0.1 (refused); uvicorn says it runs once it has bound.
-        .ready(Ready::LogOnly("Uvicorn running on".into()))
-        .start();
+    let app = App::uvicorn(&tmp.path().join("app")).ipv6_only().start();
     let port = app.port();
     let broken = Nginx::builder(&tmp.path().join("broken"))
         .server(&proxy_to(&format!("http://127.0.0.1:{port}")))
