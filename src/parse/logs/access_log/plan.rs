@@ -154,7 +154,7 @@ impl AccessFormat {
             Some((fwd, bwd)) => {
                 let lo =
                     self.forward_scan(line, pos, head, &plan.steps, &mut Scanner::new(line, fwd))?;
-                let mut scan = Scanner::from_end(line, bwd);
+                let mut scan = Scanner::<u64>::from_end(line, bwd);
                 self.backward(line, lo, tail, plan, |b, from| scan.prev(b.delim, from))?;
             }
             None => {

@@ -39,24 +39,98 @@ impl Delims {
     }
 }
 
-/// The width of a window.
-const W: usize = 128;
+/// A window's bitmask: bit `i` for byte `i` of a window of [`Mask::W`] bytes. The forward walk
+/// uses 128-byte windows (the fields before the skipped run of the extended format end near
+/// byte 100); the backward walk 64-byte ones (its fields fit in the last 64 bytes, and a
+/// 64-bit shift and count are one instruction each, where 128 bits take five).
+pub trait Mask: Copy + std::fmt::Debug + PartialEq {
+    /// The window's width in bytes.
+    const W: usize;
+    const ZERO: Self;
+    /// The mask of byte `b` in `w` (`W` bytes).
+    fn of(w: &[u8], b: u8) -> Self;
+    /// The low `n` bits set (`n <= W`).
+    fn low(n: usize) -> Self;
+    fn and(self, o: Self) -> Self;
+    fn is_zero(self) -> bool;
+    /// `self >> n`, its lowest set bit, `self << n`, its highest set bit (from the top).
+    fn shr(self, n: usize) -> Self;
+    fn tz(self) -> usize;
+    fn shl(self, n: usize) -> Self;
+    fn lz(self) -> usize;
+}
 
-/// One mask per delimiter for one window.
-type Masks = [u128; MAX];
+/// The [`Mask`] operations that are the integer's own.
+macro_rules! integer_mask {
+    () => {
+        #[inline(always)]
+        fn and(self, o: Self) -> Self {
+            self & o
+        }
+        #[inline(always)]
+        fn is_zero(self) -> bool {
+            self == 0
+        }
+        #[inline(always)]
+        fn shr(self, n: usize) -> Self {
+            self >> n
+        }
+        #[inline(always)]
+        fn tz(self) -> usize {
+            self.trailing_zeros() as usize
+        }
+        #[inline(always)]
+        fn shl(self, n: usize) -> Self {
+            self << n
+        }
+        #[inline(always)]
+        fn lz(self) -> usize {
+            self.leading_zeros() as usize
+        }
+    };
+}
 
-/// Walks a line with a window of [`W`] bytes, classified for all the delimiters at once
+impl Mask for u64 {
+    const W: usize = 64;
+    const ZERO: Self = 0;
+    #[inline(always)]
+    fn of(w: &[u8], b: u8) -> Self {
+        classify_one(w.try_into().unwrap_or(&[0; 64]), b)
+    }
+    #[inline(always)]
+    fn low(n: usize) -> Self {
+        u64::MAX.checked_shr(64 - n as u32).unwrap_or(0)
+    }
+    integer_mask!();
+}
+
+impl Mask for u128 {
+    const W: usize = 128;
+    const ZERO: Self = 0;
+    #[inline(always)]
+    fn of(w: &[u8], b: u8) -> Self {
+        let (lo, hi) = w.split_at(64);
+        u128::from(u64::of(lo, b)) | u128::from(u64::of(hi, b)) << 64
+    }
+    #[inline(always)]
+    fn low(n: usize) -> Self {
+        u128::MAX.checked_shr(128 - n as u32).unwrap_or(0)
+    }
+    integer_mask!();
+}
+
+/// Walks a line with a window of `M::W` bytes, classified for all the delimiters at once
 /// whenever the walk leaves it.
-pub struct Scanner<'l> {
+pub struct Scanner<'l, M: Mask = u128> {
     line: &'l [u8],
     delims: Delims,
     /// Where the window starts.
     start: usize,
-    masks: Masks,
+    masks: [M; MAX],
 }
 
-impl<'l> Scanner<'l> {
-    /// A scanner whose first window is the line's first [`W`] bytes (for a forward walk).
+impl<'l, M: Mask> Scanner<'l, M> {
+    /// A scanner whose first window is the line's first bytes (for a forward walk).
     pub fn new(line: &'l [u8], delims: Delims) -> Self {
         Scanner {
             line,
@@ -66,9 +140,9 @@ impl<'l> Scanner<'l> {
         }
     }
 
-    /// A scanner whose first window is the line's last [`W`] bytes (for a backward walk).
+    /// A scanner whose first window is the line's last bytes (for a backward walk).
     pub fn from_end(line: &'l [u8], delims: Delims) -> Self {
-        let start = line.len().saturating_sub(W);
+        let start = line.len().saturating_sub(M::W);
         Scanner {
             line,
             delims,
@@ -84,17 +158,17 @@ impl<'l> Scanner<'l> {
             if from >= self.line.len() {
                 return None;
             }
-            if from.wrapping_sub(self.start) >= W {
+            if from.wrapping_sub(self.start) >= M::W {
                 // The window that starts here, or the line's last one.
-                self.load(from.min(self.line.len().saturating_sub(W)));
+                self.load(from.min(self.line.len().saturating_sub(M::W)));
             }
             let off = from - self.start;
-            let m = self.masks[usize::from(k) & (MAX - 1)] >> off;
-            if m != 0 {
-                // Bits past the line's end are clear (see `load`).
-                return Some(from + m.trailing_zeros() as usize);
+            let m = self.masks[usize::from(k) & (MAX - 1)].shr(off);
+            if !m.is_zero() {
+                // Bits past the line's end are clear (see `masks`).
+                return Some(from + m.tz());
             }
-            from = self.start + W;
+            from = self.start + M::W;
         }
     }
 
@@ -103,14 +177,14 @@ impl<'l> Scanner<'l> {
     #[inline(always)]
     pub fn prev(&mut self, k: u8, mut from: usize) -> Option<usize> {
         loop {
-            if from.wrapping_sub(self.start) >= W {
+            if from.wrapping_sub(self.start) >= M::W {
                 // The window that ends here, or the line's first one.
-                self.load((from + 1).saturating_sub(W));
+                self.load((from + 1).saturating_sub(M::W));
             }
             let off = from - self.start;
-            let m = self.masks[usize::from(k) & (MAX - 1)] << (W - 1 - off);
-            if m != 0 {
-                return Some(from - m.leading_zeros() as usize);
+            let m = self.masks[usize::from(k) & (MAX - 1)].shl(M::W - 1 - off);
+            if !m.is_zero() {
+                return Some(from - m.lz());
             }
             from = self.start.checked_sub(1)?;
         }
@@ -124,45 +198,37 @@ impl<'l> Scanner<'l> {
     }
 }
 
-/// The masks of the window at `start`; for a line shorter than [`W`], of a zero-padded copy
-/// whose padding bits are cleared (a NUL delimiter would match there).
+/// The masks of the window at `start`; for a line shorter than a window, of a zero-padded
+/// copy whose padding bits are cleared (a NUL delimiter would match there).
 #[inline]
-fn masks(line: &[u8], d: &Delims, start: usize) -> Masks {
-    if let Some(w) = line.get(start..).and_then(<[u8]>::first_chunk::<W>) {
+fn masks<M: Mask>(line: &[u8], d: &Delims, start: usize) -> [M; MAX] {
+    let rest = line.get(start..).unwrap_or_default();
+    if let Some(w) = rest.get(..M::W) {
         return classify(w, d);
     }
-    let mut w = [0u8; W];
-    let rest = line.get(start..).unwrap_or_default();
-    let n = rest.len();
-    w[..n].copy_from_slice(rest);
-    let keep = u128::MAX >> (W - n).min(W - 1) >> u32::from(n == 0);
-    classify(&w, d).map(|m| m & keep)
+    let mut w = [0u8; 128];
+    w[..rest.len()].copy_from_slice(rest);
+    let keep = M::low(rest.len());
+    classify::<M>(&w[..M::W], d).map(|m| m.and(keep))
 }
 
 /// The masks of one window: the first `d.len` of them (the others are left zero).
 #[inline]
-fn classify(w: &[u8; W], d: &Delims) -> Masks {
+fn classify<M: Mask>(w: &[u8], d: &Delims) -> [M; MAX] {
     // One unrolled body per count: a loop of varying length costs more than the comparisons.
     match d.len {
-        0 | 1 => classify_n::<1>(w, d),
-        2 => classify_n::<2>(w, d),
-        3 => classify_n::<3>(w, d),
-        _ => classify_n::<MAX>(w, d),
+        0 | 1 => classify_n::<M, 1>(w, d),
+        2 => classify_n::<M, 2>(w, d),
+        3 => classify_n::<M, 3>(w, d),
+        _ => classify_n::<M, MAX>(w, d),
     }
 }
 
 #[inline(always)]
-fn classify_n<const N: usize>(w: &[u8; W], d: &Delims) -> Masks {
-    let mut out = [0u128; MAX];
-    let (lo, hi) = w.split_at(64);
-    let (lo, hi): (&[u8; 64], &[u8; 64]) = (
-        lo.try_into()
-            .unwrap_or_else(|_| unreachable!("64 of 128 bytes")),
-        hi.try_into()
-            .unwrap_or_else(|_| unreachable!("64 of 128 bytes")),
-    );
+fn classify_n<M: Mask, const N: usize>(w: &[u8], d: &Delims) -> [M; MAX] {
+    let mut out = [M::ZERO; MAX];
     for (o, &b) in out.iter_mut().zip(&d.bytes[..N]) {
-        *o = u128::from(classify_one(lo, b)) | u128::from(classify_one(hi, b)) << 64;
+        *o = M::of(w, b);
     }
     out
 }
@@ -252,7 +318,7 @@ mod tests {
                 assert_eq!(classify_swar(&lo, d), reference(&lo, d), "{lo:?}");
                 assert_eq!(classify_one(&lo, d), reference(&lo, d), "{lo:?}");
             }
-            let mut w = [0u8; W];
+            let mut w = [0u8; 128];
             w[..64].copy_from_slice(&lo);
             w[64..].copy_from_slice(&hi);
             for n in 1..=MAX {
@@ -260,7 +326,7 @@ mod tests {
                 for &b in &all[..n] {
                     d.add(b);
                 }
-                let want: Masks = std::array::from_fn(|k| {
+                let want: [u128; MAX] = std::array::from_fn(|k| {
                     if k < n {
                         u128::from(reference(&lo, all[k]))
                             | u128::from(reference(&hi, all[k])) << 64
@@ -268,7 +334,10 @@ mod tests {
                         0
                     }
                 });
-                assert_eq!(classify(&w, &d), want, "{w:?}");
+                assert_eq!(classify::<u128>(&w, &d), want, "{w:?}");
+                let want: [u64; MAX] =
+                    std::array::from_fn(|k| if k < n { reference(&lo, all[k]) } else { 0 });
+                assert_eq!(classify::<u64>(&lo, &d), want, "{lo:?}");
             }
         }
     }
@@ -287,47 +356,46 @@ mod tests {
 
     #[test]
     fn scanner_walks_windows_and_stops_at_the_ends() {
+        walks::<u128>();
+        walks::<u64>();
+    }
+
+    fn walks<M: Mask>() {
         let mut d = Delims::default();
         d.add(b' ');
         d.add(0);
-        let at = [3usize, 64, 127, 128, 200, 299];
+        let at = [3usize, 63, 64, 127, 128, 200, 299];
         let mut line = vec![b'x'; 300];
         for &i in &at {
             line[i] = b' ';
         }
+        let next = |from: usize| at.iter().copied().find(|&i| i >= from);
+        let prev = |from: usize| at.iter().copied().rev().find(|&i| i <= from);
         // Forward from every position, backward from every position: the next and previous
         // space, through window moves in both directions on one scanner.
-        let mut s = Scanner::new(&line, d);
+        let mut s = Scanner::<M>::new(&line, d);
         for from in (0..line.len()).chain((0..line.len()).rev()) {
-            assert_eq!(
-                s.next(0, from),
-                at.iter().copied().find(|&i| i >= from),
-                "{from}"
-            );
-            assert_eq!(
-                s.prev(0, from),
-                at.iter().copied().rev().find(|&i| i <= from),
-                "{from}"
-            );
+            assert_eq!(s.next(0, from), next(from), "{from}");
+            assert_eq!(s.prev(0, from), prev(from), "{from}");
         }
         assert_eq!(s.next(0, 300), None);
-        let mut s = Scanner::from_end(&line, d);
+        let mut s = Scanner::<M>::from_end(&line, d);
         for from in (0..line.len()).rev() {
-            assert_eq!(
-                s.prev(0, from),
-                at.iter().copied().rev().find(|&i| i <= from),
-                "{from}"
-            );
+            assert_eq!(s.prev(0, from), prev(from), "{from}");
         }
         // NUL is a delimiter, and the padding after a short line is NUL: never a match.
-        for len in [0, 1, 5, 127, 128, 129] {
+        for len in [0, 1, 5, 63, 64, 65, 127, 128, 129] {
             let short = vec![b'x'; len];
-            assert_eq!(Scanner::new(&short, d).next(1, 0), None, "{len}");
+            assert_eq!(Scanner::<M>::new(&short, d).next(1, 0), None, "{len}");
             if len > 0 {
-                assert_eq!(Scanner::from_end(&short, d).prev(1, len - 1), None, "{len}");
+                assert_eq!(
+                    Scanner::<M>::from_end(&short, d).prev(1, len - 1),
+                    None,
+                    "{len}"
+                );
             }
         }
-        let mut s = Scanner::new(b"a b", d);
+        let mut s = Scanner::<M>::new(b"a b", d);
         assert_eq!(
             (s.next(0, 0), s.prev(0, 2), s.prev(0, 0)),
             (Some(1), Some(1), None)
