@@ -1,11 +1,12 @@
-//! Where a format's delimiters are in a line, 128 bytes at a time: one bitmask per delimiter
-//! byte (bit `i` set when byte `i` of the window is that delimiter).
+//! Where a format's delimiters are in a line, a window of 128 or 64 bytes at a time: one
+//! bitmask per delimiter byte (bit `i` set when byte `i` of the window is that delimiter).
 //!
 //! Why: searching each field's end with its own `memchr`-style loop costs a hard-to-predict
 //! branch per field (fields are a few bytes to a few dozen, at random), and that, not the
 //! byte comparisons, was most of the time spent splitting a line. Classifying a window is
-//! branch-free, and a field's end is then a `trailing_zeros` on a mask. A window of 128 bytes
-//! holds the fields a summary reads at either end of most lines, so a walk seldom moves it.
+//! branch-free, and a field's end is then a `trailing_zeros` (backward, a `leading_zeros`) on
+//! a mask. The windows hold the fields a summary reads at either end of most lines, so a walk
+//! seldom moves one.
 //!
 //! Hand-written: `memchr` finds one match at a time and exposes no masks. On x86_64 the window
 //! is compared 16 bytes at a time with SSE2 (always present there) through `safe_arch`, which
