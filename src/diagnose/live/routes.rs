@@ -55,19 +55,19 @@ pub fn locations_for<'m, 'a>(
         l.literal_prefix()
             .is_some_and(|p| uri.is_some_and(|u| u.starts_with(p)))
     };
-    let longest = candidates
-        .iter()
-        .filter(matching)
-        .filter_map(|l| l.literal_prefix().map(str::len))
-        .max();
-    if let Some(len) = longest
-        && !has_regex
-    {
-        // Every server's best match: without a server name, each server could be the one.
+    // Each server's longest matching prefix: without a server name, each server could be the
+    // one the request reached.
+    let mut longest: std::collections::BTreeMap<usize, usize> = Default::default();
+    for l in candidates.iter().filter(matching) {
+        let len = l.literal_prefix().map_or(0, str::len);
+        let best = longest.entry(l.server).or_insert(len);
+        *best = (*best).max(len);
+    }
+    if !longest.is_empty() && !has_regex {
         return candidates
             .iter()
             .filter(matching)
-            .filter(|l| l.literal_prefix().map(str::len) == Some(len))
+            .filter(|l| l.literal_prefix().map(str::len) == longest.get(&l.server).copied())
             .copied()
             .collect();
     }
@@ -188,5 +188,25 @@ mod tests {
         let names = |v: Vec<&Upstream<'_>>| v.iter().map(|u| u.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(reached_by(&n, &groups, &["/b/items"])), ["b"]);
         assert_eq!(names(reached_by(&n, &groups, &["/items"])), ["a"]);
+    }
+
+    /// Without a server name, each server's own longest prefix: `/b/x` is `/b/` on `api`, and
+    /// `/` on `other` (which has no `/b/`), not only the longest prefix of all servers.
+    #[test]
+    fn each_server_keeps_its_own_longest_prefix() {
+        let tree = model(CONF);
+        let n = NginxModel::build(&tree);
+        let targets = |server, uri| -> Vec<String> {
+            locations_for(&n, server, Some(uri))
+                .iter()
+                .map(|l| format!("{:?}", l.proxy_pass.as_ref().map(|p| &p.target)))
+                .collect()
+        };
+        let any = targets(None, "/b/x");
+        assert_eq!(any.len(), 2, "{any:?}");
+        assert!(any.iter().any(|t| t.contains("9000")), "{any:?}");
+        let api = targets(Some("api"), "/b/x");
+        assert_eq!(api.len(), 1, "{api:?}");
+        assert!(api[0].contains("\"b\""), "{api:?}");
     }
 }
