@@ -15,8 +15,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::diag_support::{
-    Diagnose, FORMAT, ModuleApp, Supervisord, access_lines, access_log, concurrent, copy_apps,
-    get_each, nginx, proxy, wait_until,
+    Diagnose, FORMAT, ModuleApp, Report, Supervisord, access_lines, access_log, concurrent,
+    copy_apps, get_each, nginx, proxy, wait_until,
 };
 
 mod killed;
@@ -45,6 +45,15 @@ fn tcp_stack(dir: &Path, args: &[&str], extra: &str) -> (App, Nginx) {
     let target = format!("http://127.0.0.1:{}", app.port());
     let n = nginx(&dir.join("nginx"), "", &proxy(&target, extra)).start();
     (app, n)
+}
+
+/// nginx proxying `/` to `target`, where every request is a 502, then `reflex diagnose` told
+/// `app`'s command line.
+fn diagnose_502s(dir: &Path, target: &str, app: &App) -> (Nginx, Report) {
+    let n = nginx(&dir.join("nginx"), "", &proxy(target, "")).start();
+    assert_eq!(get_each(n.port(), &["/", "/health", "/"]), [502; 3]);
+    let r = Diagnose::new(&n.conf()).backend(&app.cmdline()).run(dir);
+    (n, r)
 }
 
 /// A uvicorn behind nginx, then `kill -9`: every request is refused (502).
@@ -167,11 +176,7 @@ fn upstream_address_mismatch() {
     let app = App::uvicorn(&tmp.path().join("app")).start();
     // Nothing listens on `wrong`: a port that was free a moment ago.
     let wrong = format!("http://127.0.0.1:{}", free_port());
-    let n = nginx(&tmp.path().join("nginx"), "", &proxy(&wrong, "")).start();
-    assert_eq!(get_each(n.port(), &["/", "/health", "/"]), [502; 3]);
-    let r = Diagnose::new(&n.conf())
-        .backend(&app.cmdline())
-        .run(tmp.path());
+    let (n, r) = diagnose_502s(tmp.path(), &wrong, &app);
     r.expect_top("upstream_address_mismatch", Some(false), &logs(&n));
 }
 
@@ -184,11 +189,7 @@ fn upstream_address_mismatch_ipv6_only_uvicorn() {
     let tmp = shared_tempdir();
     let app = App::uvicorn(&tmp.path().join("app")).ipv6_only().start();
     let target = format!("http://127.0.0.1:{}", app.port());
-    let n = nginx(&tmp.path().join("nginx"), "", &proxy(&target, "")).start();
-    assert_eq!(get_each(n.port(), &["/", "/health", "/"]), [502; 3]);
-    let r = Diagnose::new(&n.conf())
-        .backend(&app.cmdline())
-        .run(tmp.path());
+    let (n, r) = diagnose_502s(tmp.path(), &target, &app);
     r.expect_top("upstream_address_mismatch", Some(false), &logs(&n));
     let message = r
         .top()
@@ -462,12 +463,8 @@ fn upstream_protocol_mismatch() {
     let tmp = shared_tempdir();
     let app = App::uvicorn(&tmp.path().join("app")).start();
     let target = format!("https://127.0.0.1:{}", app.port());
-    let n = nginx(&tmp.path().join("nginx"), "", &proxy(&target, "")).start();
-    assert_eq!(get_each(n.port(), &["/", "/health", "/"]), [502; 3]);
+    let (n, r) = diagnose_502s(tmp.path(), &target, &app);
     assert!(!n.error_lines("SSL_do_handshake() failed").is_empty());
-    let r = Diagnose::new(&n.conf())
-        .backend(&app.cmdline())
-        .run(tmp.path());
     r.expect_top("upstream_protocol_mismatch", Some(false), &logs(&n));
 }
 

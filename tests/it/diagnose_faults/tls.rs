@@ -2,7 +2,7 @@
 //! and `https://` with `proxy_ssl_verify on` to a backend whose certificate nginx does not trust
 //! (a certificate problem, not a protocol one). Neither is helped by a restart.
 
-use super::logs;
+use super::{diagnose_502s, logs};
 use crate::diag_support::{Diagnose, get_each, nginx, proxy};
 use crate::harness::app::tls_uvicorn as tls_app;
 
@@ -11,11 +11,7 @@ fn plain_http_to_a_tls_backend() {
     let tmp = crate::harness::shared_tempdir();
     let app = tls_app(tmp.path());
     let target = format!("http://127.0.0.1:{}", app.port());
-    let n = nginx(&tmp.path().join("nginx"), "", &proxy(&target, "")).start();
-    assert_eq!(get_each(n.port(), &["/", "/health", "/"]), [502; 3]);
-    let r = Diagnose::new(&n.conf())
-        .backend(&app.cmdline())
-        .run(tmp.path());
+    let (n, r) = diagnose_502s(tmp.path(), &target, &app);
     r.expect_top("upstream_protocol_mismatch", Some(false), &logs(&n));
     let msg = r.top().and_then(|t| t["message"].as_str()).unwrap_or("");
     assert!(msg.contains("expects TLS"), "{}", r.explain());

@@ -210,16 +210,26 @@ fn an_old_application_log_on_a_healthy_stack() {
     );
 }
 
+/// nginx's access log copied as if from another host.
+fn copy_access_log(n: &Nginx, dir: &Path) -> std::path::PathBuf {
+    let copied = dir.join("access.copy.log");
+    std::fs::copy(access_log(n), &copied).expect("copy");
+    copied
+}
+
+/// `reflex diagnose --offline --access-log LOG` with `n`'s configuration.
+fn offline(n: &Nginx, log: &Path) -> Diagnose {
+    Diagnose::new(&n.conf()).args(&[Path::new("--offline"), Path::new("--access-log"), log])
+}
+
 /// `--offline` with only an access log (no error log copied): accepted, and its 502s are a
 /// finding.
 #[test]
 fn offline_with_only_an_access_log() {
     let tmp = crate::harness::shared_tempdir();
     let (_app, n) = backend_down_stack(tmp.path());
-    let copied = tmp.path().join("access.copy.log");
-    std::fs::copy(access_log(&n), &copied).expect("copy");
-    let r = Diagnose::new(&n.conf())
-        .args(&[Path::new("--offline"), Path::new("--access-log"), &copied])
+    let copied = copy_access_log(&n, tmp.path());
+    let r = offline(&n, &copied)
         .args(&["--log-format", crate::diag_support::FORMAT])
         .run(tmp.path());
     assert_eq!(r.code, Some(1), "{}", r.explain());
@@ -233,20 +243,15 @@ fn offline_with_only_an_access_log() {
 fn offline_access_log_format_is_detected_and_unparsed_logs_are_inconclusive() {
     let tmp = crate::harness::shared_tempdir();
     let (_app, n) = backend_down_stack(tmp.path());
-    let copied = tmp.path().join("access.copy.log");
-    std::fs::copy(access_log(&n), &copied).expect("copy");
-    let r = Diagnose::new(&n.conf())
-        .args(&[Path::new("--offline"), Path::new("--access-log"), &copied])
-        .run(tmp.path());
+    let copied = copy_access_log(&n, tmp.path());
+    let r = offline(&n, &copied).run(tmp.path());
     assert_eq!(r.code, Some(1), "{}", r.explain());
     assert_eq!(r.top_kind(), Some("unexplained_5xx"), "{}", r.explain());
     let json = r.json.as_ref().expect("json");
     assert_eq!(json["logs"]["malformed_lines"], 0, "{}", r.explain());
 
     let foreign = crate::harness::write(tmp.path(), "foreign.log", "a|b|c\nd|e|f\n");
-    let r = Diagnose::new(&n.conf())
-        .args(&[Path::new("--offline"), Path::new("--access-log"), &foreign])
-        .run(tmp.path());
+    let r = offline(&n, &foreign).run(tmp.path());
     assert_eq!(r.code, Some(2), "{}", r.explain());
     let json = r.json.as_ref().expect("json");
     assert_eq!(json["verdict"], "inconclusive", "{}", r.explain());

@@ -364,16 +364,16 @@ fn same_backend_across_launchers() {
 #[test]
 fn optional_settings_never_mark_a_knob_unknown() {
     // A negative `max_requests` is not understood: reported, but no knob becomes unknown.
-    let b = parse(
-        &words("gunicorn -c /etc/g.py a:b"),
-        Some(
-            "max_requests = -1
-",
-        ),
-        &BTreeMap::new(),
-        ctx(),
-    )
-    .unwrap();
+    let with_bad_max = |cmd: &str| {
+        parse(
+            &words(cmd),
+            Some("max_requests = -1\n"),
+            &BTreeMap::new(),
+            ctx(),
+        )
+        .unwrap()
+    };
+    let b = with_bad_max("gunicorn -c /etc/g.py a:b");
     assert!(b.is_known(Knob::Workers));
     assert_eq!(b.workers, 1);
     assert_eq!(b.max_requests, None);
@@ -384,16 +384,7 @@ fn optional_settings_never_mark_a_knob_unknown() {
         "{:?}",
         b.unparsed
     );
-    let b = parse(
-        &words("gunicorn -c /etc/g.py -w 3 a:b"),
-        Some(
-            "max_requests = -1
-",
-        ),
-        &BTreeMap::new(),
-        ctx(),
-    )
-    .unwrap();
+    let b = with_bad_max("gunicorn -c /etc/g.py -w 3 a:b");
     assert!(b.is_known(Knob::Workers));
     assert_eq!(b.workers, 3);
 }
