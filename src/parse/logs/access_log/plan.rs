@@ -14,7 +14,7 @@
 //! `parse_prefix` does not check the fields after its last.
 
 use super::scan::{Delims, Scanner};
-use super::split::{escaped, find_byte_back, list_separator, starts_with};
+use super::split::{escaped, list_separator, starts_with};
 use super::{AccessFormat, LineError, Record, Span, Step, add_delim, forward_steps};
 
 /// The span of a field a plan skips: out of every line, so [`Record::field`] gives `None`.
@@ -160,7 +160,7 @@ impl AccessFormat {
             None => {
                 let lo = self.forward(line, pos, head, &plan.steps, None)?;
                 self.backward(line, lo, tail, plan, |b, from| {
-                    find_byte_back(b.last, &line[..=from])
+                    memchr::memrchr(b.last, &line[..=from])
                 })?;
             }
         }

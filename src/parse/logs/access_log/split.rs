@@ -208,12 +208,6 @@ pub(crate) fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
     memchr::memchr(b, &hay[64..]).map(|k| k + 64)
 }
 
-/// The last `b` in `hay`.
-#[inline]
-pub(super) fn find_byte_back(b: u8, hay: &[u8]) -> Option<usize> {
-    memchr::memrchr(b, hay)
-}
-
 /// Up to 8 bytes as a little-endian word, with the mask of the bytes they occupy.
 pub(super) fn word(b: &[u8]) -> Option<(u64, u64)> {
     if b.len() > 8 {
