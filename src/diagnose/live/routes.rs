@@ -5,7 +5,7 @@
 //!
 //! Pure: reads the model and the gathered host facts only.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnose::check::matching::{Endpoint, endpoints};
 use crate::model::host::HostFacts;
@@ -57,11 +57,13 @@ pub fn locations_for<'m, 'a>(
     };
     // Each server's longest matching prefix: without a server name, each server could be the
     // one the request reached.
-    let mut longest: std::collections::BTreeMap<usize, usize> = Default::default();
+    let mut longest: BTreeMap<usize, usize> = BTreeMap::new();
     for l in candidates.iter().filter(matching) {
         let len = l.literal_prefix().map_or(0, str::len);
-        let best = longest.entry(l.server).or_insert(len);
-        *best = (*best).max(len);
+        longest
+            .entry(l.server)
+            .and_modify(|b| *b = (*b).max(len))
+            .or_insert(len);
     }
     if !longest.is_empty() && !has_regex {
         return candidates
